@@ -1,0 +1,300 @@
+"""The command line, as a user meets it: exit codes, messages, files written or not."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from xorlab.cli import app
+
+from .conftest import CONFIGS, TINY, write
+
+runner = CliRunner()
+SCRIPT = str(Path(sys.executable).parent / "xorlab")
+RUN_FILES = {"config.yaml", "meta.json", "metrics.csv", "summary.json", "data.npz", "init.npz",
+             "final.npz"}  # fmt: skip
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def only_run(runs_dir: Path) -> Path:
+    folders = list(runs_dir.iterdir())
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def test_train_writes_a_complete_run_folder(tiny_config, runs_dir):
+    res = invoke("train", tiny_config, "--runs-dir", runs_dir)
+    assert res.exit_code == 0, res.output
+    run = only_run(runs_dir)
+    assert run.name.startswith(time.strftime("%Y%m%d-")) and "-tiny-" in run.name
+    assert RUN_FILES <= {p.name for p in run.iterdir()}
+    assert "completed" in res.output and str(run) in res.output.replace("\n", "")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps_done"] == 30
+    assert summary["diverged_at"] is None and set(summary["final"]) == {
+        "loss",
+        "train_acc",
+        "test_acc",
+    }
+    assert summary["best"]["train_acc"] is not None and summary["wall_s"] > 0
+    meta = json.loads((run / "meta.json").read_text())
+    assert {"xorlab", "python", "numpy", "platform", "command", "git_commit", "started_at",
+            "finished_at"} <= set(meta)  # fmt: skip
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert len(metrics) == 30 and metrics["step"].tolist() == list(range(30))
+    with np.load(run / "final.npz") as z:
+        assert sorted(z.files) == ["W1", "W2"] and z["W1"].shape == (2, 4)
+    with np.load(run / "data.npz") as z:
+        assert z["X_train"].shape == (40, 2) and z["y_test"].shape == (0, 2)
+
+
+def test_rerun_from_written_config_is_byte_identical(tiny_config, runs_dir):
+    assert invoke("train", tiny_config, "--runs-dir", runs_dir, "-q").exit_code == 0
+    first = only_run(runs_dir)
+    again_dir = runs_dir.parent / "again"
+    res = invoke("train", first / "config.yaml", "--runs-dir", again_dir, "-q")
+    assert res.exit_code == 0, res.output
+    second = only_run(again_dir)
+    for name in ("metrics.csv", "final.npz", "init.npz", "data.npz", "config.yaml"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_quiet_prints_only_the_folder(tiny_config, runs_dir):
+    res = invoke("train", tiny_config, "--runs-dir", runs_dir, "--quiet")
+    assert res.exit_code == 0
+    assert res.output.strip() == str(only_run(runs_dir))
+
+
+def test_set_and_name_flags(tiny_config, runs_dir):
+    res = invoke("train", tiny_config, "--runs-dir", runs_dir, "-q", "--set", "model.hidden=[7]",
+                 "--set", "train.steps=5", "--name", "other")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    run = only_run(runs_dir)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["model"]["hidden"] == [7] and cfg["train"]["steps"] == 5 and cfg["name"] == "other"
+    assert "-other-" in run.name
+
+
+def test_plots_are_written_unless_no_plots(tmp_path, runs_dir):
+    cfg = write(tmp_path, TINY.replace("plots: {enabled: false}", "plots: {gif_frames: 3}"))
+    assert invoke("train", cfg, "--runs-dir", runs_dir, "-q").exit_code == 0
+    plots = only_run(runs_dir) / "plots"
+    assert {"loss.png", "accuracy.png", "boundary.png", "panel.png", "training.gif"} <= {
+        p.name for p in plots.iterdir()
+    }
+    other = tmp_path / "other"
+    assert invoke("train", cfg, "--runs-dir", other, "-q", "--no-plots").exit_code == 0
+    assert not (only_run(other) / "plots").exists()
+
+
+BAD_INPUTS = [
+    ("optim: {lr: 0}", "optim.lr: input should be greater than 0"),
+    ("model: {hiden: [3]}", "model.hiden: unknown key (did you mean 'hidden'?)"),
+    ("train: {batch_size: true}", "train.batch_size: input should be a valid integer"),
+    ("a: [1\nb: 2", "invalid YAML: line 2, column"),
+    ("data: {n: 3}\ndata: {n: 4}", "duplicate key 'data'"),
+    ("!!python/object/apply:os.system ['touch /tmp/xorlab-pwned']", "YAML tags are not allowed"),
+    ("[1, 2]", "a config must be a mapping"),
+    ("name: ../escape", "name: must be 1-80 letters"),
+    ("optim: {lr: .nan}", "optim.lr: must be a finite number"),
+    ("model: {hidden: [100000, 100000, 100000]}", "model.hidden: this run would need about"),
+    ("optim: {schedule: {every: 0}}", "optim.schedule.every"),
+    ("optim: {clip: {max: -1.0}}", "optim.clip.max"),
+    ("data: {test_fraction: 1.5}", "data.test_fraction"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_INPUTS)
+def test_bad_config_exit_2_one_line_nothing_written(tmp_path, runs_dir, text, message):
+    cfg = write(tmp_path, text)
+    res = invoke("train", cfg, "--runs-dir", runs_dir)
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith(f"error: {cfg}: ") and message in lines[0], lines[0]
+    assert "Traceback" not in res.output
+    assert not runs_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "optim.lr"], "--set: expected KEY=VALUE"),
+        (["--set", "optim.lrr=1"], "optim.lrr: unknown key (did you mean 'lr'?)"),
+        (["--set", "optim.lr=-1"], "optim.lr: input should be greater than 0"),
+        (["--set", "optim.lr=[1"], "invalid YAML"),
+        (["--name", "../x"], "name: must be 1-80"),
+    ],
+)
+def test_bad_flags_exit_2(tiny_config, runs_dir, args, message):
+    res = invoke("train", tiny_config, "--runs-dir", runs_dir, *args)
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert not runs_dir.exists()
+
+
+def test_missing_config_file(tmp_path, runs_dir):
+    res = invoke("train", tmp_path / "nope.yaml", "--runs-dir", runs_dir)
+    assert res.exit_code == 2 and "nope.yaml: no such file" in res.output
+    assert not runs_dir.exists()
+
+
+def test_validate(tiny_config, tmp_path):
+    res = invoke("validate", tiny_config)
+    assert res.exit_code == 0 and "ok" in res.output and "tiny" in res.output
+    res = invoke("validate", write(tmp_path, "optim: {lr: -1}", "bad.yaml"))
+    assert res.exit_code == 2 and "optim.lr" in res.output
+
+
+def test_repo_configs_validate():
+    configs = sorted(CONFIGS.glob("*.yaml"))
+    assert configs, "configs/ is empty"
+    for path in configs:
+        res = invoke("validate", path)
+        assert res.exit_code == 0, res.output
+        assert path.read_text().startswith("#"), f"{path.name} should open with a comment"
+
+
+WORKED_W1 = [[-0.67746455, 0.37769425, -0.07365253], [-0.53663519, 0.60920496, 0.21149622]]
+WORKED_W2 = [[-0.41491732, -0.30992816], [-0.31583913, -0.27706468], [-0.44701662, 0.15231059]]
+
+
+def test_explain_reproduces_the_tutorials_worked_example(tmp_path):
+    w = tmp_path / "w.npz"
+    np.savez(w, W1=np.array(WORKED_W1), W2=np.array(WORKED_W2))
+    res = invoke("explain", "--weights", w, "--x", "1.76405235,0.40015721", "--y", "1,0",
+                 "--lr", "0.1", "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    np.testing.assert_allclose(info["h"][0], [0.19626223, 0.71301043, 0.48867814], atol=1e-8)
+    np.testing.assert_allclose(info["h"][1], [0.37166596, 0.45414264], atol=1e-8)
+    assert len(info["z"]) == 2 and set(info["grads"]) == {"W1", "W2"}
+    # one SGD step: W2 - 0.1 * dW2
+    np.testing.assert_allclose(
+        info["updated"]["W2"], np.array(WORKED_W2) - 0.1 * np.array(info["grads"]["W2"])
+    )
+    # dL/dW2[0,0] = h1[0] * (h2[0] - y[0]) * h2[0] * (1 - h2[0])
+    expected = 0.19626223 * (0.37166596 - 1) * 0.37166596 * (1 - 0.37166596)
+    assert info["grads"]["W2"][0][0] == pytest.approx(expected, rel=1e-6)
+    assert info["loss"] == pytest.approx(0.30052460, abs=1e-8)
+
+
+def test_explain_readable_layout_and_config_source(tiny_config):
+    res = invoke("explain", tiny_config)
+    assert res.exit_code == 0, res.output
+    for word in ("forward", "backward", "dL_dh2", "dh2_dz2", "dL_dz1", "gradients", "SGD"):
+        assert word in res.output, word
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give a CONFIG"),
+        (["--weights", "nope.npz"], "no such file"),
+        (["--x", "1,2,3"], "--x: expected 2 finite"),
+        (["--y", "a,b"], "--y: expected 2 comma-separated"),
+        (["--lr", "-1"], "--lr: must be a finite number > 0"),
+    ],
+)
+def test_explain_bad_input(tiny_config, args, message):
+    extra = [] if not args or args[0] == "--weights" else [tiny_config]
+    res = invoke("explain", *extra, *args)
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_gradcheck_passes_and_reports(tiny_config):
+    res = invoke("gradcheck", tiny_config, "--set", "model.bias=true")
+    assert res.exit_code == 0, res.output
+    assert "W1" in res.output and "b2" in res.output and "FAIL" not in res.output
+
+
+def test_gradcheck_fails_above_tolerance(tiny_config):
+    res = invoke("gradcheck", tiny_config, "--tol", "1e-30")
+    assert res.exit_code == 1 and "FAIL" in res.output
+
+
+@pytest.mark.parametrize("command", ["train", "validate", "explain", "gradcheck"])
+def test_help(command):
+    res = invoke(command, "--help")
+    assert res.exit_code == 0 and "Usage" in res.output
+
+
+def test_unknown_command_is_a_usage_error():
+    assert invoke("bogus").exit_code == 2
+
+
+def test_installed_script_runs_for_real(tiny_config, tmp_path):
+    env = {**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"}
+    proc = subprocess.run(
+        [SCRIPT, "train", str(tiny_config), "--runs-dir", str(tmp_path / "r"), "--quiet"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip())
+    assert (folder / "summary.json").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "xorlab", "train", str(write(tmp_path, "optim: {lr: 0}", "b.yaml"))],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "optim.lr" in bad.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_diverging_run_exits_0_with_status_diverged(tmp_path, runs_dir):
+    cfg = write(tmp_path, "model: {hidden: [50], activation: relu, loss: cross_entropy, bias: true}"
+                "\noptim: {lr: 1.0e+6}\ntrain: {steps: 100}\nplots: {gif_frames: 3}")  # fmt: skip
+    res = invoke("train", cfg, "--runs-dir", runs_dir)
+    assert res.exit_code == 0, res.output
+    summary = json.loads((only_run(runs_dir) / "summary.json").read_text())
+    assert summary["status"] == "diverged" and isinstance(summary["diverged_at"], int)
+    assert "diverged" in res.output
+
+
+def test_ctrl_c_leaves_an_interrupted_folder(tmp_path):
+    cfg = write(tmp_path, TINY.replace("steps: 30", "steps: 5000000, log_every: 1000"))
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [SCRIPT, "train", str(cfg), "--runs-dir", str(runs), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(runs.glob("*/config.yaml")):
+        time.sleep(0.05)
+    time.sleep(1.0)  # let it train for a while
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    run = only_run(runs)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and 0 < summary["steps_done"] < 5_000_000
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert len(metrics) >= 1 and metrics["step"].iloc[-1] <= summary["steps_done"]
+    assert (run / "final.npz").exists()
+
+
+def test_runs_started_together_never_share_a_folder(tmp_path):
+    code = (
+        "import sys; from xorlab.rundir import new_folder; "
+        "print(new_folder(sys.argv[1], 'same', stamp='20260101-000000'))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                         text=True)
+        for _ in range(6)
+    ]  # fmt: skip
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert len(set(outs)) == 6 and len(list(tmp_path.iterdir())) == 6

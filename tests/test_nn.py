@@ -1,0 +1,158 @@
+"""The math: forward against hand arithmetic, backward against finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xorlab import nn
+from xorlab.gradcheck import check_gradients
+
+# The tutorial's worked example (DESIGN.md section 1).
+X1 = np.array([[1.76405235, 0.40015721]])
+Y1 = np.array([[1.0, 0.0]])
+W1 = np.array([[-0.67746455, 0.37769425, -0.07365253], [-0.53663519, 0.60920496, 0.21149622]])
+W2 = np.array([[-0.41491732, -0.30992816], [-0.31583913, -0.27706468], [-0.44701662, 0.15231059]])
+TUTORIAL = nn.NetSpec((2, 3, 2), "sigmoid", "mse", bias=False)
+
+
+def test_worked_example_forward():
+    out, cache = nn.forward({"W1": W1, "W2": W2}, X1, TUTORIAL)
+    # z1 = x @ W1 = [1.764*-0.677 + 0.400*-0.537, ...] = [-1.40982, 0.91005, -0.04530]
+    # h1 = sigmoid(z1) = [1/(1+e^1.40982), 1/(1+e^-0.91005), 1/(1+e^0.04530)]
+    np.testing.assert_allclose(cache.hs[1], [[0.19626223, 0.71301043, 0.48867814]], atol=1e-8)
+    # z2 = h1 @ W2 = [-0.52508, -0.18395]; h2 = sigmoid(z2)
+    np.testing.assert_allclose(out, [[0.37166596, 0.45414264]], atol=1e-8)
+
+
+def test_worked_example_loss_and_output_gradient():
+    out, cache = nn.forward({"W1": W1, "W2": W2}, X1, TUTORIAL)
+    # loss = ((1 - 0.37166596)**2 + (0 - 0.45414264)**2) / 2 = (0.394803 + 0.206246)/2
+    assert float(nn.data_loss(cache, Y1, TUTORIAL)) == pytest.approx(0.30052460, abs=1e-8)
+    g = nn.backward({"W1": W1, "W2": W2}, cache, Y1, TUTORIAL)
+    # dW2 = h1^T @ ((h2 - y) * h2 (1 - h2)); first entry 0.19626223 * -0.14673508
+    assert g["W2"][0, 0] == pytest.approx(0.19626223 * (0.37166596 - 1) * 0.37166596 * 0.62833404)
+    assert set(g) == {"W1", "W2"} and g["W1"].shape == W1.shape and g["W2"].shape == W2.shape
+
+
+COMBOS = [
+    (act, loss, pen, bias)
+    for act in ("sigmoid", "tanh", "relu")
+    for loss in ("mse", "cross_entropy")
+    for pen in ("none", "l1", "l2")
+    for bias in (False, True)
+]
+
+
+@pytest.mark.parametrize(("act", "loss", "pen", "bias"), COMBOS)
+def test_gradient_matches_finite_differences(act, loss, pen, bias):
+    rs = np.random.RandomState(3)
+    spec = nn.NetSpec((2, 5, 4, 2), act, loss, bias, pen, 0.3)
+    params = nn.init_params(spec, "uniform", rs)
+    for k in params:  # keep weights away from 0 (L1's kink) and biases non-zero
+        params[k] = params[k] + np.sign(params[k] + 1e-12) * 0.05 + 0.1 * rs.randn(*params[k].shape)
+    X = rs.randn(12, 2)
+    Y = np.eye(2)[rs.randint(0, 2, 12)]
+    checks = check_gradients(params, X, Y, spec)
+    assert [c.key for c in checks] == spec.param_keys()
+    for c in checks:
+        assert c.checked >= c.skipped
+        assert c.max_rel_error < 1e-6, (c.key, c.max_rel_error)
+
+
+def test_gradient_check_catches_the_tutorials_l2_slip():
+    """The tutorial adds the scalar lam*sum(W**2) to the gradient instead of lam*W/N."""
+    spec = nn.NetSpec((2, 3, 2), "sigmoid", "mse", False, "l2", 0.5)
+    rs = np.random.RandomState(0)
+    params = nn.init_params(spec, "uniform", rs)
+    X, Y = rs.randn(8, 2), np.eye(2)[rs.randint(0, 2, 8)]
+    _, cache = nn.forward(params, X, spec)
+    good = nn.backward(params, cache, Y, spec)
+    bad_W2 = good["W2"] - 0.5 / 8 * params["W2"] + 0.5 * (params["W2"] ** 2).sum()
+    assert not np.allclose(good["W2"], bad_W2)
+    numeric = nn.penalty({**params, "W2": params["W2"] + 1e-6}, spec, 8) - nn.penalty(
+        params, spec, 8
+    )
+    assert numeric == pytest.approx(0.5 / 8 * params["W2"].sum() * 1e-6, rel=1e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hidden=st.lists(st.integers(1, 6), min_size=0, max_size=3),
+    n=st.integers(1, 9),
+    act=st.sampled_from(["sigmoid", "tanh"]),
+    loss=st.sampled_from(["mse", "cross_entropy"]),
+    bias=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_gradients_for_any_shape(hidden, n, act, loss, bias, seed):
+    rs = np.random.RandomState(seed)
+    spec = nn.NetSpec((2, *hidden, 2), act, loss, bias, "l2", 0.1)
+    params = nn.init_params(spec, "xavier", rs)
+    X, Y = rs.randn(n, 2), np.eye(2)[rs.randint(0, 2, n)]
+    out, cache = nn.forward(params, X, spec)
+    assert out.shape == (n, 2)
+    grads = nn.backward(params, cache, Y, spec)
+    assert {k: g.shape for k, g in grads.items()} == {k: p.shape for k, p in params.items()}
+    assert max(c.max_rel_error for c in check_gradients(params, X, Y, spec)) < 1e-6
+
+
+def test_stacked_networks_match_single_ones():
+    """The math is batch-agnostic: K stacked networks equal K separate passes."""
+    spec = nn.NetSpec((2, 4, 2), "tanh", "cross_entropy", True, "l2", 0.2)
+    rs = np.random.RandomState(1)
+    singles = [nn.init_params(spec, "he", rs) for _ in range(3)]
+    stacked = {k: np.stack([p[k] for p in singles]) for k in singles[0]}
+    stacked = {k: (v[:, None, :] if k.startswith("b") else v) for k, v in stacked.items()}
+    X, Y = rs.randn(6, 2), np.eye(2)[rs.randint(0, 2, 6)]
+    out_k, cache_k = nn.forward(stacked, np.broadcast_to(X, (3, 6, 2)), spec)
+    grads_k = nn.backward(stacked, cache_k, np.broadcast_to(Y, (3, 6, 2)), spec)
+    for i, p in enumerate(singles):
+        out, cache = nn.forward(p, X, spec)
+        np.testing.assert_allclose(out_k[i], out, rtol=1e-12)
+        g = nn.backward(p, cache, Y, spec)
+        for k in g:
+            np.testing.assert_allclose(grads_k[k][i].reshape(g[k].shape), g[k], rtol=1e-12)
+
+
+def test_sigmoid_and_softmax_are_stable_at_extremes():
+    z = np.array([[-1e4, 0.0, 1e4]])
+    s = nn.sigmoid(z)
+    assert np.all(np.isfinite(s)) and 0.0 <= s[0, 0] < 1e-300 and s[0, 1] == 0.5 and s[0, 2] == 1.0
+    h, log_h = nn.softmax(np.array([[1e4, -1e4], [0.0, 0.0]]))
+    np.testing.assert_allclose(h, [[1.0, 0.0], [0.5, 0.5]])
+    assert np.all(np.isfinite(log_h))
+    assert nn.sigmoid(np.array([100.0], dtype=np.float32)).dtype == np.float32
+
+
+def test_activation_derivatives_written_from_the_output():
+    z = np.linspace(-3, 3, 13)
+    for name in ("sigmoid", "tanh", "relu"):
+        f, d = nn.ACTIVATIONS[name], nn.DERIVATIVES[name]
+        numeric = (f(z + 1e-6) - f(z - 1e-6)) / 2e-6
+        mask = np.abs(z) > 1e-3  # relu's kink
+        np.testing.assert_allclose(d(f(z))[mask], numeric[mask], atol=1e-6)
+    assert nn.tanh(np.array([1.0]))[0] == pytest.approx(np.tanh(1.0))  # not tanh(z/2)
+
+
+def test_uniform_init_is_the_tutorials():
+    spec = nn.NetSpec((2, 3, 2))
+    p = nn.init_params(spec, "uniform", np.random.RandomState(7))
+    rs = np.random.RandomState(7)
+    w1 = (2 * rs.random_sample((2, 3)) - 1) / np.sqrt(2)
+    w2 = (2 * rs.random_sample((3, 2)) - 1) / np.sqrt(3)
+    np.testing.assert_array_equal(p["W1"], w1)
+    np.testing.assert_array_equal(p["W2"], w2)
+    assert set(p) == {"W1", "W2"}
+    pb = nn.init_params(nn.NetSpec((2, 3, 2), bias=True), "he", np.random.RandomState(0))
+    assert np.all(pb["b1"] == 0) and pb["b1"].shape == (3,)
+
+
+def test_penalties_follow_the_formulas():
+    W = np.array([[1.0, -2.0], [0.0, 3.0]])
+    assert nn.l2_penalty(W, 0.5, 4) == pytest.approx(0.5 / 8 * 14)
+    assert nn.l1_penalty(W, 0.5, 4) == pytest.approx(0.5 / 4 * 6)
+    np.testing.assert_array_equal(nn.l1_penalty_der(W, 0.5, 4), 0.125 * np.sign(W))
+    assert nn.l1_penalty_der(W, 0.5, 4)[1, 0] == 0.0

@@ -1,0 +1,139 @@
+"""The command line: parse, call the library, render, pick the exit code.
+
+Exit codes: 0 success; 1 a run or sweep member failed (or gradcheck above tolerance);
+2 bad input, nothing written; 130 interrupted, what finished kept.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import XorlabError
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+
+app = typer.Typer(
+    name="xorlab",
+    help="Train, sweep and understand small NumPy neural networks written from scratch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key: --set optim.lr=0.3 (value is YAML)."),
+]
+
+
+def fail(exc: XorlabError) -> NoReturn:
+    """Print a bad-input error, one line per problem, and exit 2."""
+    for line in exc.lines():
+        err.print(f"error: {line}", markup=False, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"xorlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = None,
+) -> None:
+    """Train, sweep and understand small NumPy neural networks written from scratch."""
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    set_: SetOpt = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: the config's).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip plots/.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the folder.")] = False,
+) -> None:
+    """Train one network from a YAML config into a new run folder."""
+    from .commands import train_command
+
+    try:
+        code = train_command(config, set_ or [], name, runs_dir, no_plots, quiet, out)
+    except XorlabError as exc:
+        fail(exc)
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(file: Annotated[Path, typer.Argument(help="A config or sweep YAML file.")]) -> None:
+    """Check a config or sweep file without running anything."""
+    from .commands import validate_command
+
+    try:
+        message = validate_command(file)
+    except XorlabError as exc:
+        fail(exc)
+    out.print(message, markup=False)
+
+
+@app.command()
+def explain(
+    config: Annotated[Path | None, typer.Argument(help="Config (default: the tutorial's).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="NPZ with W1.. (and b1..).")] = None,
+    x: Annotated[str | None, typer.Option("--x", help="Input sample, e.g. 1.76,0.40.")] = None,
+    y: Annotated[str | None, typer.Option("--y", help="One-hot target, e.g. 1,0.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate of the shown step.")] = None,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show one training step on one sample: every z, h, chain-rule factor and gradient."""
+    from .commands import explain_command, render_explain
+
+    try:
+        info = explain_command(config, weights, x, y, lr, set_ or [])
+    except XorlabError as exc:
+        fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(info) + "\n")
+    else:
+        render_explain(info, out)
+
+
+@app.command()
+def gradcheck(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    set_: SetOpt = None,
+    tol: Annotated[float, typer.Option(help="Largest relative error allowed.")] = 1e-6,
+) -> None:
+    """Compare backprop gradients with finite differences for the config's network."""
+    from .commands import gradcheck_command
+
+    try:
+        ok = gradcheck_command(config, set_ or [], tol, out)
+    except XorlabError as exc:
+        fail(exc)
+    raise typer.Exit(0 if ok else EXIT_FAILED)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    np.seterr(all="ignore")  # the trainer reports overflow as divergence, never as a warning
+    app()
+
+
+if __name__ == "__main__":
+    main()

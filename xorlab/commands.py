@@ -1,0 +1,300 @@
+"""What each CLI command does, between parsing (cli.py) and the library: load, call, render.
+
+Functions here return exit codes or data and print only through the Console they are given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from . import nn
+from .config import Config, load_config, validate
+from .errors import XorlabError
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if not np.isfinite(v):
+            return str(v)
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+# --- train --------------------------------------------------------------------------------------
+
+
+def train_command(
+    config: Path,
+    sets: list[str],
+    name: str | None,
+    runs_dir: Path,
+    no_plots: bool,
+    quiet: bool,
+    console: Console,
+) -> int:
+    from .runner import run_config
+
+    cfg = load_config(config, sets, name=name)
+    if no_plots:
+        cfg = cfg.model_copy(update={"plots": cfg.plots.model_copy(update={"enabled": False})})
+    show_progress = not quiet and console.is_terminal
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=True,
+    )
+    task = progress.add_task(cfg.name, total=cfg.train.steps, loss="-", acc="-")
+
+    def on_step(done: int, loss: float, acc: float) -> None:
+        progress.update(task, completed=done, loss=_fmt(loss), acc=_fmt(acc, 3))
+
+    try:
+        with progress:
+            outcome = run_config(cfg, runs_dir, on_step=on_step)
+    except KeyboardInterrupt:
+        # Ctrl-C outside the training loop (while writing plots): the run itself is saved.
+        console.print("interrupted", style="yellow")
+        return EXIT_INTERRUPTED
+    r = outcome.result
+    if quiet:
+        console.print(str(outcome.folder), markup=False, soft_wrap=True)
+    else:
+        console.print(summary_table(cfg, r, outcome.wall_s, outcome.folder))
+    return EXIT_INTERRUPTED if r.status == "interrupted" else EXIT_OK
+
+
+def summary_table(cfg: Config, r: Any, wall_s: float, folder: Path) -> Table:
+    status_style = {"completed": "green", "diverged": "red", "interrupted": "yellow"}
+    t = Table(title=f"{cfg.name}", show_header=False, title_justify="left")
+    t.add_column("key", style="bold")
+    t.add_column("value")
+    status = r.status + (f" at step {r.diverged_at}" if r.diverged_at is not None else "")
+    t.add_row("status", f"[{status_style.get(r.status, 'white')}]{status}[/]")
+    t.add_row("steps", f"{r.steps_done} / {cfg.train.steps}")
+    t.add_row("final loss", _fmt(r.final["loss"]))
+    t.add_row("train accuracy", _fmt(r.final["train_acc"], 3))
+    if r.final["test_acc"] is not None:
+        t.add_row("test accuracy", _fmt(r.final["test_acc"], 3))
+    t.add_row("best train acc.", f"{_fmt(r.best['train_acc'], 3)} (step {_fmt(r.best['step'])})")
+    rate = r.steps_done / wall_s if wall_s > 0 else float("nan")
+    t.add_row("time", f"{wall_s:.2f} s ({rate:,.0f} steps/s)")
+    t.add_row("folder", str(folder))
+    return t
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+def validate_command(file: Path) -> str:
+    cfg = load_config(file)
+    n_params = sum(
+        (a + 1 if cfg.model.bias else a) * b
+        for a, b in zip([2, *cfg.model.hidden], [*cfg.model.hidden, 2])
+    )
+    return f"{file}: ok (config '{cfg.name}', {n_params} parameters, {cfg.train.steps} steps)"
+
+
+# --- explain ------------------------------------------------------------------------------------
+
+TUTORIAL = {
+    "model": {"activation": "sigmoid", "loss": "mse", "bias": False},
+    "regularization": {"kind": "none"},
+}
+
+
+def explain_command(
+    config: Path | None,
+    weights: Path | None,
+    x: str | None,
+    y: str | None,
+    lr: float | None,
+    sets: list[str],
+) -> dict[str, Any]:
+    from .explain import explain_step, params_from_npz, parse_vector
+    from .train import build_data, net_spec
+
+    if config is None and weights is None:
+        raise XorlabError("give a CONFIG, --weights FILE.npz, or both", key="explain")
+    params = None
+    if weights is not None:
+        if not weights.exists():
+            raise XorlabError("no such file", file=str(weights))
+        try:
+            with np.load(weights, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise XorlabError(f"not a readable .npz file ({exc})", file=str(weights)) from None
+        params, sizes = params_from_npz(arrays, str(weights))
+    if config is not None:
+        cfg = load_config(config, sets)
+    else:
+        assert params is not None
+        raw: dict[str, Any] = {k: dict(v) for k, v in TUTORIAL.items()}
+        raw["model"]["hidden"] = list(sizes[1:-1])
+        raw["model"]["bias"] = any(k.startswith("b") for k in params)
+        cfg = validate(raw)
+        from .config import apply_overrides
+
+        cfg = validate(apply_overrides(cfg.to_dict(), sets))
+    spec = net_spec(cfg)
+    if params is None:
+        params = nn.init_params(spec, cfg.model.init, np.random.RandomState(cfg.seed))
+    else:
+        want = tuple(sorted(spec.param_keys()))
+        if tuple(spec.sizes) != sizes or tuple(sorted(params)) != want:
+            raise XorlabError(
+                f"weights have layer sizes {list(sizes)} and keys {sorted(params)}; the config "
+                f"needs sizes {list(spec.sizes)} and keys {list(want)}",
+                file=str(weights),
+            )
+    d_in, n_out = spec.sizes[0], spec.sizes[-1]
+    if x is not None:
+        xv = parse_vector(x, "--x", d_in)
+    if y is not None:
+        yv = parse_vector(y, "--y", n_out)
+    if x is None or y is None:
+        data = build_data(cfg)
+        if x is None:
+            xv = data.X_train[0].astype(np.float64)
+        if y is None:
+            yv = data.y_train[0].astype(np.float64)
+    step_lr = cfg.optim.lr if lr is None else lr
+    if not np.isfinite(step_lr) or step_lr <= 0:
+        raise XorlabError(f"must be a finite number > 0, got {step_lr}", key="--lr")
+    return explain_step(params, xv, yv, spec, step_lr)
+
+
+def _vec(v: list[float] | None) -> str:
+    if v is None:
+        return "-"
+    return "[" + ", ".join(f"{a: .8f}" for a in v) + "]"
+
+
+def _matrix_table(name: str, m: list[list[float]]) -> Table:
+    t = Table(title=name, show_header=False, box=None, padding=(0, 1))
+    for _ in m[0] if m else []:
+        t.add_column(justify="right")
+    for row in m:
+        t.add_row(*(f"{v: .8f}" for v in row))
+    return t
+
+
+def render_explain(info: dict[str, Any], console: Console) -> None:
+    s = info["settings"]
+    n_layers = len(info["z"])
+    fwd = Table(show_header=True, box=None, padding=(0, 2))
+    fwd.add_column("quantity", style="bold")
+    fwd.add_column("value")
+    fwd.add_column("how")
+    fwd.add_row("x = h0", _vec(info["x"]), "input sample")
+    for i in range(n_layers):
+        layer = i + 1
+        last = layer == n_layers
+        act = ("sigmoid" if s["loss"] == "mse" else "softmax") if last else s["activation"]
+        bias = f" + b{layer}" if s["bias"] else ""
+        fwd.add_row(f"z{layer}", _vec(info["z"][i]), f"h{layer - 1} @ W{layer}{bias}")
+        fwd.add_row(f"h{layer}", _vec(info["h"][i]), f"{act}(z{layer})")
+    fwd.add_row("y", _vec(info["y"]), "target")
+    loss_txt = "sum((y - h)**2) / 2" if s["loss"] == "mse" else "-sum(y * log(h))"
+    fwd.add_row("loss", f"{info['loss']:.8f}", f"{loss_txt} + penalty {info['reg_loss']:.3g}")
+
+    back = Table(show_header=True, box=None, padding=(0, 2))
+    back.add_column("chain-rule factor", style="bold")
+    back.add_column("value")
+    back.add_column("formula")
+    for step in info["chain"]:
+        layer = step["layer"]
+        last = layer == n_layers
+        back.add_row(
+            f"dL_dh{layer}",
+            _vec(step["dL_dh"]),
+            ("h - y" if s["loss"] == "mse" else "-y / h")
+            if last
+            else f"dL_dz{layer + 1} @ W{layer + 1}^T",
+        )
+        if step["dh_dz"] is not None:
+            der = (
+                "h(1 - h)"
+                if (last or s["activation"] == "sigmoid")
+                else ("1 - h**2" if s["activation"] == "tanh" else "1 if h > 0 else 0")
+            )
+            back.add_row(f"dh{layer}_dz{layer}", _vec(step["dh_dz"]), der)
+        back.add_row(
+            f"dL_dz{layer}",
+            _vec(step["dL_dz"]),
+            "h - y (softmax + cross-entropy)"
+            if step["dh_dz"] is None
+            else f"dL_dh{layer} * dh{layer}_dz{layer}",
+        )
+        back.add_row(f"dz{layer}_dW{layer}", _vec(step["dz_dW"]), f"h{layer - 1}")
+
+    grads = [_matrix_table(f"dL_d{k} = h^T @ dL_dz", m) for k, m in info["grads"].items()]
+    upd = [_matrix_table(f"{k} - {info['lr']:g} * dL_d{k}", m) for k, m in info["updated"].items()]
+    console.print(Panel(fwd, title="1. forward", title_align="left"))
+    console.print(Panel(back, title="2. backward (chain rule)", title_align="left"))
+    console.print(Panel(Group(*grads), title="3. gradients", title_align="left"))
+    console.print(
+        Panel(Group(*upd), title=f"4. one SGD step, lr = {info['lr']:g}", title_align="left")
+    )
+
+
+# --- gradcheck ----------------------------------------------------------------------------------
+
+
+def gradcheck_command(config: Path, sets: list[str], tol: float, console: Console) -> bool:
+    from .gradcheck import check_gradients
+    from .train import build_data, net_spec
+
+    cfg = load_config(config, sets)
+    spec = net_spec(cfg)
+    params = nn.init_params(spec, cfg.model.init, np.random.RandomState(cfg.seed))
+    if cfg.model.bias:  # zero biases would leave their neighbourhood untested
+        rs = np.random.RandomState(cfg.seed + 1)
+        for k in params:
+            if k.startswith("b"):
+                params[k] = 0.1 * rs.randn(*params[k].shape)
+    data = build_data(cfg)
+    rows = min(data.n_train, cfg.train.batch_size or data.n_train, 64)
+    checks = check_gradients(params, data.X_train[:rows], data.y_train[:rows], spec)
+    t = Table(title=f"gradient check: {cfg.name} ({rows} rows, tolerance {tol:g})")
+    for col in ("parameter", "shape", "checked", "kinks", "max |grad|", "max rel. error", ""):
+        t.add_column(col, justify="right" if col not in ("parameter", "") else "left")
+    ok = True
+    for c in checks:
+        good = c.max_rel_error <= tol
+        ok &= good
+        t.add_row(
+            c.key,
+            "x".join(map(str, c.shape)),
+            str(c.checked),
+            str(c.skipped),
+            f"{c.max_abs_grad:.3g}",
+            f"{c.max_rel_error:.2e}",
+            "[green]ok[/]" if good else "[red]FAIL[/]",
+        )
+    console.print(t)
+    return ok

@@ -1,0 +1,37 @@
+"""Error types for bad user input: each carries the file, the key and what is allowed."""
+
+from __future__ import annotations
+
+
+class XorlabError(Exception):
+    """Bad input from the user (a config, a flag, a path). The CLI prints it and exits 2."""
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.key = key
+
+    def lines(self) -> list[str]:
+        """One line per problem, ready to print: ``file: key: message``."""
+        parts = [p for p in (self.file, self.key) if p]
+        return [": ".join([*parts, self.message])]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+class ConfigError(XorlabError):
+    """A config or sweep file that cannot be used; may hold several problems."""
+
+    def __init__(self, problems: list[tuple[str | None, str]], *, file: str | None = None):
+        self.problems = problems  # (dotted key or None, message)
+        first_key, first_msg = problems[0]
+        super().__init__(first_msg, file=file, key=first_key)
+
+    def lines(self) -> list[str]:
+        out = []
+        for key, msg in self.problems:
+            parts = [p for p in (self.file, key) if p]
+            out.append(": ".join([*parts, msg]))
+        return out

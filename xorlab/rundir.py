@@ -1,0 +1,229 @@
+"""The run folder on disk (DESIGN.md section 3). This module alone names folders and writes files.
+
+    runs/<YYYYMMDD-HHMMSS>-<name>-<short id>/
+      config.yaml  meta.json  metrics.csv  summary.json  data.npz  init.npz  final.npz  plots/
+
+Every file is written atomically (a temp file in the same folder, then ``os.replace``), so a
+reader never sees half a file. A folder is created with ``os.mkdir`` and a random short id, so
+two runs started in the same second, in one process or many, never share one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import math
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+
+UNFINISHED = ("interrupted", "failed")
+FINISHED = ("completed", "diverged")
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_safe(obj: Any) -> Any:
+    """Non-finite floats become null (JSON has no NaN); numpy scalars become Python ones."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(_json_safe(obj), indent=2) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def write_csv(path: str | Path, df: pd.DataFrame) -> Path:
+    """CSV with floats written by repr (shortest round-trip), so equal runs give equal bytes."""
+    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
+
+
+# --- folders ------------------------------------------------------------------------------------
+
+
+def new_folder(parent: str | Path, name: str, *, stamp: str | None = None) -> Path:
+    """Create ``parent/<YYYYMMDD-HHMMSS>-<name>-<short id>``; never an existing folder."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = stamp or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for _ in range(100):
+        path = parent / f"{stamp}-{name}-{secrets.token_hex(3)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RuntimeError(f"could not create a new folder in {parent}")
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the working directory's git repository, if there is one."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else None
+
+
+def meta(started_at: str, finished_at: str | None = None, argv: list[str] | None = None) -> dict:
+    return {
+        "xorlab": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "command": list(sys.argv if argv is None else argv),
+        "git_commit": git_commit(),
+        "started_at": started_at,
+        "finished_at": finished_at,
+    }
+
+
+def param_arrays(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Parameters in npz order: W1, b1, W2, b2, ..."""
+    return dict(sorted(params.items(), key=lambda kv: (int(kv[0][1:]), kv[0][0] != "W")))
+
+
+class RunFolder:
+    """One run's folder; create it first, then write its parts as they become known."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, name: str) -> RunFolder:
+        return cls(new_folder(runs_dir, name))
+
+    @classmethod
+    def at(cls, path: str | Path) -> RunFolder:
+        """A folder at a given path (a sweep member's), created if needed."""
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        return cls(p)
+
+    @property
+    def plots_dir(self) -> Path:
+        d = self.path / "plots"
+        d.mkdir(exist_ok=True)
+        return d
+
+    def write_start(self, config_yaml: str, started_at: str, argv: list[str] | None = None) -> None:
+        atomic_write_text(self.path / "config.yaml", config_yaml)
+        write_json(self.path / "meta.json", meta(started_at, None, argv))
+
+    def write_result(
+        self,
+        result: Any,
+        *,
+        started_at: str,
+        wall_s: float,
+        argv: list[str] | None = None,
+    ) -> None:
+        """Everything but the plots; summary.json last, since its presence means 'finished'."""
+        d = result.data
+        write_npz(
+            self.path / "data.npz",
+            {"X_train": d.X_train, "y_train": d.y_train, "X_test": d.X_test, "y_test": d.y_test},
+        )
+        write_npz(self.path / "init.npz", param_arrays(result.init_params))
+        write_npz(self.path / "final.npz", param_arrays(result.final_params))
+        write_csv(self.path / "metrics.csv", result.metrics)
+        write_json(self.path / "meta.json", meta(started_at, now_iso(), argv))
+        write_json(self.path / "summary.json", summary(result, wall_s))
+
+    def write_failure(self, error_text: str, *, started_at: str, wall_s: float) -> None:
+        atomic_write_text(self.path / "error.txt", error_text)
+        write_json(
+            self.path / "summary.json",
+            {
+                "status": "failed",
+                "steps_done": 0,
+                "diverged_at": None,
+                "final": {"loss": None, "train_acc": None, "test_acc": None},
+                "best": {"train_acc": None, "step": None},
+                "wall_s": wall_s,
+                "steps_per_s": None,
+                "error": error_text.strip().splitlines()[-1] if error_text.strip() else "",
+            },
+        )
+
+
+def summary(result: Any, wall_s: float) -> dict[str, Any]:
+    steps = result.steps_done
+    return {
+        "status": result.status,
+        "steps_done": steps,
+        "diverged_at": result.diverged_at,
+        "final": result.final,
+        "best": result.best,
+        "wall_s": round(wall_s, 6),
+        "steps_per_s": round(steps / wall_s, 3) if wall_s > 0 and steps else None,
+    }
+
+
+def read_status(run_dir: str | Path) -> str:
+    """'completed' | 'diverged' | 'interrupted' | 'failed' | 'unfinished' (no summary.json)."""
+    p = Path(run_dir) / "summary.json"
+    try:
+        return str(read_json(p).get("status", "unfinished"))
+    except (OSError, ValueError, AttributeError):
+        return "unfinished"

@@ -1,0 +1,249 @@
+"""Training: a pure function of a config (no printing, no files, no clock).
+
+``train(config, on_step=None) -> RunResult``. Metrics row t describes the parameters *before*
+update t (DESIGN.md section 1): loss terms and gradient norms on step t's batch, accuracy on the
+full train and test sets. A non-finite loss, gradient or parameter, or a loss above
+``train.diverge_above``, ends the run with status ``diverged``; Ctrl-C ends it with status
+``interrupted``. Neither raises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import nn, optim
+from .config import Config
+from .data import Dataset, make_data
+
+Params = dict[str, np.ndarray]
+OnStep = Callable[[int, float, float], None]  # (steps done, latest loss, latest train accuracy)
+
+
+@dataclass
+class Frame:
+    """A snapshot for the training GIF: the parameters before update ``step``."""
+
+    step: int
+    params: Params
+
+
+@dataclass
+class RunResult:
+    config: Config
+    status: str  # completed | diverged | interrupted
+    steps_done: int  # updates applied
+    diverged_at: int | None  # the step whose row first showed the divergence
+    metrics: pd.DataFrame  # one row per logged step, columns as in metric_columns()
+    data: Dataset
+    init_params: Params
+    final_params: Params
+    final: dict[str, float | None]  # loss, train_acc, test_acc after the last update
+    best: dict[str, float | int | None]  # best train_acc and its step
+    frames: list[Frame] = field(default_factory=list)
+
+
+def net_spec(cfg: Config) -> nn.NetSpec:
+    return nn.NetSpec(
+        sizes=(2, *cfg.model.hidden, 2),
+        activation=cfg.model.activation,
+        loss=cfg.model.loss,
+        bias=cfg.model.bias,
+        penalty=cfg.regularization.kind,
+        strength=cfg.regularization.strength,
+    )
+
+
+def schedule(cfg: Config) -> optim.Schedule:
+    s = cfg.optim.schedule
+    return optim.Schedule(
+        kind=s.kind,
+        lr=cfg.optim.lr,
+        steps=cfg.train.steps,
+        gamma=s.gamma,
+        every=s.every,
+        decay=s.decay,
+        lr_min=s.lr_min,
+        warmup=s.warmup,
+    )
+
+
+def optim_spec(cfg: Config) -> optim.OptimSpec:
+    o = cfg.optim
+    return optim.OptimSpec(
+        kind=o.kind, momentum=o.momentum, beta1=o.beta1, beta2=o.beta2, eps=o.eps
+    )
+
+
+def build_data(cfg: Config) -> Dataset:
+    d = cfg.data
+    return make_data(
+        d.kind,
+        d.n,
+        noise=d.noise,
+        test_fraction=d.test_fraction,
+        seed=d.seed,
+        dtype=cfg.model.dtype,
+    )
+
+
+def metric_columns(spec: nn.NetSpec, has_test: bool) -> list[str]:
+    cols = ["step", "epoch", "lr", "loss", "data_loss", "reg_loss", "train_acc"]
+    if has_test:
+        cols.append("test_acc")
+    cols += ["grad_norm", "clipped"]
+    cols += [f"grad_norm_{k}" for k in spec.param_keys()]
+    cols += [f"weight_norm_{k}" for k in spec.param_keys()]
+    return cols
+
+
+def frame_steps(steps: int, n_frames: int) -> list[int]:
+    """Evenly spaced moments 0..steps for the GIF (``steps`` = after the last update)."""
+    if n_frames <= 0:
+        return []
+    if n_frames == 1:
+        return [steps]
+    return sorted({round(i * steps / (n_frames - 1)) for i in range(n_frames)})
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
+def evaluate(params: Params, X: np.ndarray, Y: np.ndarray, spec: nn.NetSpec) -> tuple[float, float]:
+    """(loss with penalty, accuracy) of ``params`` on a whole data set; nan for no rows."""
+    if X.shape[0] == 0:
+        return float("nan"), float("nan")
+    out, cache = nn.forward(params, X, spec)
+    loss = float(nn.data_loss(cache, Y, spec)) + float(nn.penalty(params, spec, X.shape[0]))
+    return loss, nn.accuracy(out, Y.argmax(axis=-1))
+
+
+def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
+    """Train the config's network from its seeds; deterministic for a given config."""
+    spec = net_spec(cfg)
+    data = build_data(cfg)
+    rs = np.random.RandomState(cfg.seed)  # init first, then the epoch shuffles
+    params = nn.init_params(spec, cfg.model.init, rs, cfg.model.dtype)
+    init_params = {k: v.copy() for k, v in params.items()}
+    ospec = optim_spec(cfg)
+    state = optim.init_state(ospec, params)
+    T = cfg.train.steps
+    sched = schedule(cfg)
+    clip_kind, clip_max = cfg.optim.clip.kind, cfg.optim.clip.max
+    diverge_above = cfg.train.diverge_above
+    log_every = cfg.train.log_every
+
+    X, Y = data.X_train, data.y_train
+    y_idx = Y.argmax(axis=-1)  # (n_train,)
+    has_test = data.n_test > 0
+    n = data.n_train
+    B = n if cfg.train.batch_size is None else min(cfg.train.batch_size, n)
+    full_batch = B == n and not cfg.train.shuffle
+    nb = -(-n // B)  # batches per epoch
+    keys = spec.param_keys()
+
+    snap_at = set(frame_steps(T, cfg.plots.gif_frames)) if cfg.plots.enabled else set()
+    frames: list[Frame] = []
+    rows: list[tuple] = []
+    progress_every = max(1, T // 200)
+
+    status, diverged_at, t = "completed", None, 0
+    order = np.arange(n)
+    last_acc = float("nan")
+    with np.errstate(all="ignore"):
+        try:
+            for t in range(T):
+                if t in snap_at:
+                    frames.append(Frame(t, {k: v.copy() for k, v in params.items()}))
+                epoch, j = divmod(t, nb)
+                if full_batch:
+                    Xb, Yb = X, Y
+                else:
+                    if j == 0 and cfg.train.shuffle:
+                        order = rs.permutation(n)
+                    rows_b = order[j * B : (j + 1) * B]
+                    Xb, Yb = X[rows_b], Y[rows_b]  # (B, 2), (B, C)
+
+                out, cache = nn.forward(params, Xb, spec)  # (B, C)
+                dl = float(nn.data_loss(cache, Yb, spec))
+                rl = float(nn.penalty(params, spec, Yb.shape[0]))
+                loss = dl + rl
+                grads = nn.backward(params, cache, Yb, spec)
+                gsq = optim.sq_norms(grads)
+                wsq = optim.sq_norms(params)
+                gnorm = math.sqrt(sum(gsq.values()))
+                bad = (
+                    not _finite(loss)
+                    or not _finite(gnorm)
+                    or not all(_finite(v) for v in wsq.values())
+                    or (diverge_above is not None and loss > diverge_above)
+                )
+                clipped = False if bad else optim.clip(grads, clip_kind, clip_max, gnorm)
+                lr = optim.get_lr(sched, t)
+                if bad or t % log_every == 0 or t == T - 1:
+                    if full_batch:
+                        acc = nn.accuracy(out, y_idx)
+                    else:
+                        acc = evaluate(params, X, Y, spec)[1]
+                    last_acc = acc
+                    row: tuple = (t, epoch, lr, loss, dl, rl, acc)
+                    if has_test:
+                        row += (evaluate(params, data.X_test, data.y_test, spec)[1],)
+                    row += (gnorm, int(clipped))
+                    row += tuple(math.sqrt(gsq[k]) for k in keys)
+                    row += tuple(math.sqrt(wsq[k]) for k in keys)
+                    rows.append(row)
+                    if on_step is not None:
+                        on_step(t + 1, loss, acc)
+                elif on_step is not None and (t + 1) % progress_every == 0:
+                    on_step(t + 1, loss, last_acc)
+                if bad:
+                    status, diverged_at = "diverged", t
+                    break
+                optim.update(ospec, params, grads, state, lr, t)
+            else:
+                t = T
+        except KeyboardInterrupt:
+            status = "interrupted"
+
+        steps_done = t
+        final_loss, final_acc = evaluate(params, X, Y, spec)
+        _, final_test = evaluate(params, data.X_test, data.y_test, spec)
+        if status == "completed" and not (
+            _finite(final_loss) and all(np.isfinite(p).all() for p in params.values())
+        ):
+            status, diverged_at = "diverged", T
+    if snap_at and status != "diverged" and (not frames or frames[-1].step != steps_done):
+        frames.append(Frame(steps_done, {k: v.copy() for k, v in params.items()}))
+
+    metrics = pd.DataFrame(rows, columns=metric_columns(spec, has_test))
+    best: dict[str, float | int | None] = {"train_acc": None, "step": None}
+    accs = metrics["train_acc"].to_numpy(dtype=float)
+    if len(accs) and np.isfinite(accs).any():
+        i = int(np.nanargmax(accs))
+        best = {"train_acc": float(accs[i]), "step": int(metrics["step"].iloc[i])}
+    if _finite(final_acc) and (best["train_acc"] is None or final_acc > best["train_acc"]):
+        best = {"train_acc": final_acc, "step": steps_done}
+
+    return RunResult(
+        config=cfg,
+        status=status,
+        steps_done=steps_done,
+        diverged_at=diverged_at,
+        metrics=metrics,
+        data=data,
+        init_params=init_params,
+        final_params=params,
+        final={
+            "loss": final_loss if _finite(final_loss) else None,
+            "train_acc": final_acc if _finite(final_acc) else None,
+            "test_acc": final_test if _finite(final_test) else None,
+        },
+        best=best,
+        frames=frames,
+    )
