@@ -79,6 +79,38 @@ def train(
 
 
 @app.command()
+def sweep(
+    sweep_file: Annotated[
+        Path | None, typer.Argument(metavar="SWEEP", help="Sweep YAML file.")
+    ] = None,
+    set_: SetOpt = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: cores).")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="Where members run: local or dask.")] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")
+    ] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the sweep in this folder.")] = None,
+    max_runs: Annotated[int, typer.Option(min=1, help="Refuse sweeps with more members.")] = 10000,
+    runs_dir: Annotated[Path, typer.Option(help="Where sweep folders go.")] = Path("runs"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the members and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the folder.")] = False,
+) -> None:
+    """Run many configs (variants, grids, random draws, seeds) in parallel; resumable."""
+    from .commands import sweep_command
+
+    try:
+        code = sweep_command(
+            sweep_file, set_ or [], jobs, executor, scheduler, resume, max_runs, runs_dir,
+            dry_run, quiet, out,
+        )  # fmt: skip
+    except XorlabError as exc:
+        fail(exc)
+    raise typer.Exit(code)
+
+
+@app.command()
 def validate(file: Annotated[Path, typer.Argument(help="A config or sweep YAML file.")]) -> None:
     """Check a config or sweep file without running anything."""
     from .commands import validate_command

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.progress import (
@@ -298,3 +299,115 @@ def gradcheck_command(config: Path, sets: list[str], tol: float, console: Consol
         )
     console.print(t)
     return ok
+
+
+# --- sweep --------------------------------------------------------------------------------------
+
+
+def sweep_command(
+    sweep_file: Path | None,
+    sets: list[str],
+    jobs: int | None,
+    executor: str,
+    scheduler: str | None,
+    resume: Path | None,
+    max_runs: int,
+    runs_dir: Path,
+    dry_run: bool,
+    quiet: bool,
+    console: Console,
+) -> int:
+    import os
+
+    from .sweep import load_sweep
+    from .sweeprun import load_for_resume, run_sweep
+
+    if executor not in ("local", "dask"):
+        raise XorlabError(f"must be local or dask, got {executor!r}", key="--executor")
+    if scheduler and executor != "dask":
+        raise XorlabError("--scheduler needs --executor dask", key="--scheduler")
+    if resume is not None:
+        if sweep_file is not None or sets:
+            raise XorlabError("give either SWEEP (with --set) or --resume SWEEP_DIR, not both",
+                              key="--resume")  # fmt: skip
+        if not resume.is_dir():
+            raise XorlabError("no such sweep folder", file=str(resume))
+        sweep = load_for_resume(resume)
+    elif sweep_file is None:
+        raise XorlabError("give a SWEEP file, or --resume SWEEP_DIR", key="sweep")
+    else:
+        sweep = load_sweep(sweep_file, sets, max_runs=max_runs)
+    if dry_run:
+        console.print(members_table(sweep))
+        console.print(f"{len(sweep.members)} members")
+        return EXIT_OK
+    n_jobs = jobs or os.cpu_count() or 1
+    show = not quiet and console.is_terminal
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "running {task.fields[running]}  diverged {task.fields[diverged]}  "
+            "failed {task.fields[failed]}"
+        ),  # fmt: skip
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show,
+        transient=True,
+    )
+    task = progress.add_task(sweep.name, total=len(sweep.members), running=0, diverged=0, failed=0)
+
+    def on_event(p: Any) -> None:
+        progress.update(task, completed=p.done, running=p.running, diverged=p.diverged,
+                        failed=p.failed)  # fmt: skip
+
+    def on_start(folder: Path) -> None:
+        if not quiet:
+            progress.console.print(f"sweep folder: {folder}", markup=False, soft_wrap=True)
+
+    with progress:
+        outcome = run_sweep(sweep, runs_dir, jobs=n_jobs, executor=executor, scheduler=scheduler,
+                            resume_dir=resume, on_start=on_start, on_event=on_event)  # fmt: skip
+    if quiet:
+        console.print(str(outcome.folder), markup=False, soft_wrap=True)
+    else:
+        console.print(best_table(outcome.summary))
+        counts = outcome.summary["status"].value_counts().to_dict()
+        console.print(
+            ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"  ->  {outcome.folder}",
+            markup=False,
+            soft_wrap=True,
+        )
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if outcome.n_failed else EXIT_OK
+
+
+def members_table(sweep: Any) -> Table:
+    t = Table(title=f"sweep {sweep.name}: {len(sweep.members)} members", title_justify="left")
+    t.add_column("index", justify="right")
+    t.add_column("folder")
+    t.add_column("overrides")
+    for m in sweep.members:
+        sets = ", ".join(f"{k}={v}" for k, v in m.overrides.items())
+        t.add_row(str(m.index), m.label, sets or "-")
+    return t
+
+
+def best_table(summary: Any, n: int = 10) -> Table:
+    df = summary.sort_values("final_loss", na_position="last", kind="stable").head(n)
+    t = Table(title=f"best {min(n, len(summary))} of {len(summary)} by final loss",
+              title_justify="left")  # fmt: skip
+    for col in ("index", "member", "status", "final loss", "train acc"):
+        t.add_column(col, justify="right" if col not in ("member", "status") else "left")
+    for _, r in df.iterrows():
+        t.add_row(
+            str(r["index"]),
+            str(r["run_dir"]).removeprefix("members/"),
+            str(r["status"]),
+            _fmt(None if pd.isna(r["final_loss"]) else float(r["final_loss"])),
+            _fmt(None if pd.isna(r["final_train_acc"]) else float(r["final_train_acc"]), 3),
+        )
+    return t

@@ -42,9 +42,11 @@ Params = Mapping[str, np.ndarray]
 Grid = tuple[np.ndarray, np.ndarray, np.ndarray]  # xx, yy, prob: each (res, res)
 
 BOUNDARY_RES = 200  # grid points per side for the PNGs
+PANEL_SIZE = (16.0, 5.2)  # inches: three plots side by side
+PANEL_TITLE_PT = 12.0
 GIF_RES = 60  # grid points per side for GIF frames (cheap; bilinear smoothing hides it)
 PNG_DPI = 100
-GIF_DPI = 72
+GIF_DPI = 80
 GIF_FRAME_MS = 120  # per frame; the last frame is held longer
 GIF_LAST_MS = 1500
 PLOT_MAX = 1e250  # larger "finite" losses are off the chart (axis maths would overflow)
@@ -52,6 +54,7 @@ LOG_SPAN = 100.0  # log loss axis when max/min of the positive finite losses exc
 
 CLASS_COLORS = ("#b2182b", "#2166ac")  # class 0 red, class 1 blue: the ends of RdBu
 BAD_COLOR = "#c8c8c8"  # grid points where the network's output is not finite
+IMAGE_ALPHA = 0.6  # a lighter background so points of either class stand out on it
 SERIES_STYLE = {
     "loss": {"color": "#222222", "lw": 1.8},
     "data_loss": {"color": "#1b9e77", "lw": 1.2, "ls": "--"},
@@ -75,8 +78,9 @@ def run_title(config: Any, *, status: str | None = None, diverged_at: int | None
     hidden = "[" + ", ".join(str(h) for h in m.hidden) + "]"
     parts = [
         str(config.name),
-        f"hidden {hidden} {m.activation}" if m.hidden else "no hidden layer",
-        str(m.loss) + (" + bias" if m.bias else ""),
+        (f"hidden {hidden} {m.activation}" if m.hidden else "no hidden layer")
+        + (", bias" if m.bias else ""),
+        f"{m.loss} loss",
         f"{o.kind} lr {o.lr:g}",
     ]
     if o.schedule.kind != "constant":
@@ -84,7 +88,8 @@ def run_title(config: Any, *, status: str | None = None, diverged_at: int | None
     if o.clip.kind != "none":
         parts.append(f"clip {o.clip.kind} {o.clip.max:g}")
     parts.append("no penalty" if r.kind == "none" else f"{r.kind} λ={r.strength:g}")
-    parts.append(f"{config.train.steps} steps")
+    steps = config.train.steps
+    parts.append(f"{steps} step" + ("" if steps == 1 else "s"))
     if status == "diverged":
         parts.append("DIVERGED" + (f" at step {diverged_at}" if diverged_at is not None else ""))
     elif status not in (None, "completed"):
@@ -93,10 +98,13 @@ def run_title(config: Any, *, status: str | None = None, diverged_at: int | None
 
 
 def wrap_title(title: str, max_chars: int) -> str:
-    """Break a ' · '-joined title into lines of at most ``max_chars`` (at the separators)."""
+    """Break a ' · '-joined title at the separators into lines of about equal length, each at
+    most ``max_chars`` where possible."""
+    n_lines = -(-len(title) // max(max_chars, 1))
+    target = min(max_chars, -(-len(title) // max(n_lines, 1)) + 8)
     lines: list[str] = []
     for part in title.split(" · "):
-        if lines and len(lines[-1]) + 3 + len(part) <= max_chars:
+        if lines and len(lines[-1]) + 3 + len(part) <= target:
             lines[-1] += " · " + part
         else:
             lines.append(part)
@@ -211,7 +219,7 @@ def draw_boundary(
         vmax=1.0,
         interpolation="bilinear",
         aspect="equal",
-        alpha=0.85,
+        alpha=IMAGE_ALPHA,
     )
     contour = LineCollection(
         _contour_segments(xx, yy, prob), colors="#111111", linewidths=1.4, zorder=2
@@ -251,13 +259,25 @@ def draw_boundary(
                         c=color,
                         marker=marker,
                         edgecolors="white" if kind == "train" else "black",
-                        linewidths=0.5,
+                        linewidths=0.6,
                         zorder=3,
                         label=f"{kind}, class {c}",
                     )
                 )
         if data.n_test > 0:
-            ax.legend(loc="upper right", fontsize=7, framealpha=0.85, handletextpad=0.2)
+            from matplotlib.lines import Line2D
+
+            proxy = {"ls": "none", "mfc": "#888888", "ms": 6}
+            ax.legend(
+                handles=[
+                    Line2D([], [], marker="o", mec="white", label="train", **proxy),
+                    Line2D([], [], marker="^", mec="black", label="test", **proxy),
+                ],
+                loc="best",
+                fontsize=8,
+                framealpha=0.85,
+                handletextpad=0.3,
+            )
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_xlabel("x₁")
@@ -302,20 +322,111 @@ def _few(metrics: pd.DataFrame) -> dict[str, Any]:
     return {"marker": "o", "ms": 4} if len(metrics) <= 25 else {}
 
 
-def _mark_divergence(ax: Axes, diverged_at: int | None) -> None:
-    if diverged_at is not None:
-        ax.axvline(
-            diverged_at,
-            color=DIVERGE_COLOR,
-            lw=1.2,
-            ls="--",
-            label=f"diverged at step {diverged_at}",
-            zorder=1,
-        )
+def _mark_divergence(ax: Axes, diverged_at: int | None) -> Line2D | None:
+    if diverged_at is None:
+        return None
+    return ax.axvline(
+        diverged_at,
+        color=DIVERGE_COLOR,
+        lw=1.2,
+        ls="--",
+        label=f"diverged at step {diverged_at}",
+        zorder=1,
+    )
+
+
+LEGEND_SPOTS = (
+    "upper right",
+    "lower left",
+    "upper left",
+    "lower right",
+    "center right",
+    "center left",
+    "upper center",
+    "lower center",
+)
+_SPOT_BOX = {  # (x0, x1, y0, y1) in axes fractions, sized for a small legend
+    "upper right": (0.55, 1.0, 0.7, 1.0),
+    "upper left": (0.0, 0.45, 0.7, 1.0),
+    "lower left": (0.0, 0.45, 0.0, 0.3),
+    "lower right": (0.55, 1.0, 0.0, 0.3),
+    "center right": (0.55, 1.0, 0.35, 0.65),
+    "center left": (0.0, 0.45, 0.35, 0.65),
+    "upper center": (0.28, 0.72, 0.7, 1.0),
+    "lower center": (0.28, 0.72, 0.0, 0.3),
+}
+
+
+def legend_spot(lines: Sequence[Line2D], n_entries: int) -> str:
+    """The legend corner crossed by the fewest curve points, counting curves on twin axes too
+    (matplotlib's own loc="best" only sees the legend's axes)."""
+    if not lines:
+        return "upper right"
+    pts = []
+    for line in lines:
+        ax = line.axes
+        ax.get_xlim(), ax.get_ylim()  # settle autoscaled limits first
+        xy = np.column_stack(line.get_data()).astype(float)  # (n, 2)
+        frac = (ax.transScale + ax.transLimits).transform(xy)  # data -> axes fraction
+        if len(frac) > 1:  # fill in between vertices so a sparse line still counts
+            t = np.linspace(0, len(frac) - 1, 400)
+            frac = np.column_stack([np.interp(t, np.arange(len(frac)), frac[:, k]) for k in (0, 1)])
+        pts.append(frac)
+    P = np.concatenate(pts)  # (m, 2)
+    shrink = max(0.0, 0.3 - 0.06 * (n_entries + 1))  # fewer entries, shorter box
+
+    def crossed(spot: str) -> int:
+        x0, x1, y0, y1 = _SPOT_BOX[spot]
+        if spot.startswith("upper"):
+            y0 += shrink
+        elif spot.startswith("lower"):
+            y1 -= shrink
+        return int(((P[:, 0] >= x0) & (P[:, 0] <= x1) & (P[:, 1] >= y0) & (P[:, 1] <= y1)).sum())
+
+    return min(LEGEND_SPOTS, key=crossed)  # ties: the earlier spot
 
 
 def _empty_note(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666666")
+
+
+def _positive(y: np.ndarray) -> np.ndarray:
+    return y[np.isfinite(y) & (y > 0) & (y <= PLOT_MAX)]
+
+
+def _wants_log(y: np.ndarray) -> bool:
+    pos = _positive(y)
+    return pos.size > 0 and pos.max() / pos.min() > LOG_SPAN
+
+
+def _log_y(ax: Axes, y: np.ndarray) -> None:
+    """Log y axis with explicit limits (matplotlib's autoscale margin overflows near 1e308) and,
+    over many decades, ticks at round multiples of decades (10^0, 10^50, ...)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    pos = _positive(y)
+    lo, hi = float(np.log10(pos.min())), float(np.log10(pos.max()))
+    pad = max(0.05 * (hi - lo), 0.05)
+    lo, hi = max(lo - pad, -300.0), min(hi + pad, 300.0)
+    ax.set_ylim(10.0**lo, 10.0**hi)
+    ax.set_yscale("log")
+    if hi - lo > 12:
+        stride = next((k for k in (2, 5, 10, 20, 25, 50, 100) if (hi - lo) / k <= 7), 200)
+        ticks = 10.0 ** np.arange(np.ceil(lo / stride) * stride, hi, stride)
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_minor_locator(NullLocator())
+
+
+def _plot_finite(ax: Axes, metrics: pd.DataFrame, col: str, label: str, log: bool) -> Line2D | None:
+    """Plot the finite (and for a log axis, positive) values of a column; None if there are none."""
+    if col not in metrics or not len(metrics):
+        return None
+    x, y = _series(metrics, col)
+    keep = np.isfinite(y) & (np.abs(y) <= PLOT_MAX) & ((y > 0) if log else True)
+    if not keep.any():
+        return None
+    (line,) = ax.plot(x[keep], y[keep], label=label, **SERIES_STYLE[col], **_few(metrics))
+    return line
 
 
 def draw_loss(
@@ -326,48 +437,52 @@ def draw_loss(
     title: str = "loss",
     xmax: float | None = None,
 ) -> dict[str, Line2D]:
-    """Loss per step (finite values only); data and penalty terms too when the penalty is not 0.
+    """Loss per step (finite values only), and the data and penalty terms when the penalty is
+    not 0. The penalty, often orders of magnitude smaller, gets its own y axis on the right.
 
-    The y axis is logarithmic when the positive finite losses span more than LOG_SPAN (100x).
-    Returns the drawn lines by column name.
+    A y axis is logarithmic when its positive finite values span more than LOG_SPAN (100x).
+    Returns the drawn lines by column name (the penalty line's ``.axes`` is the right axis).
     """
-    cols = ["loss"]
-    if "reg_loss" in metrics:
-        reg = pd.to_numeric(metrics["reg_loss"], errors="coerce").to_numpy(dtype=float)
-        if (np.isfinite(reg) & (reg != 0)).any():
-            cols += ["data_loss", "reg_loss"]
-    _, loss = _series(metrics, "loss") if len(metrics) else (None, np.zeros(0))
-    pos = loss[np.isfinite(loss) & (loss > 0) & (loss <= PLOT_MAX)]
-    log = pos.size > 0 and pos.max() / pos.min() > LOG_SPAN
-    labels = {"loss": "total loss" if len(cols) > 1 else "loss", "data_loss": "data loss"}
-    labels["reg_loss"] = "penalty"
+    reg = _series(metrics, "reg_loss")[1] if "reg_loss" in metrics and len(metrics) else None
+    with_penalty = reg is not None and bool((np.isfinite(reg) & (reg != 0)).any())
+    loss = _series(metrics, "loss")[1] if len(metrics) else np.zeros(0)
+    log = _wants_log(loss)
     lines: dict[str, Line2D] = {}
-    for col in cols:
-        if col not in metrics or not len(metrics):
-            continue
-        x, y = _series(metrics, col)
-        keep = np.isfinite(y) & (np.abs(y) <= PLOT_MAX) & (y > 0 if log else True)
-        if not keep.any():
-            continue
-        (lines[col],) = ax.plot(
-            x[keep], y[keep], label=labels[col], **SERIES_STYLE[col], **_few(metrics)
-        )
+    for col, label in (
+        ("loss", "total loss" if with_penalty else "loss"),
+        ("data_loss", "data loss"),
+    ):
+        if col == "loss" or with_penalty:
+            line = _plot_finite(ax, metrics, col, label, log)
+            if line is not None:
+                lines[col] = line
     if not lines:
         _empty_note(ax, "no finite loss values")
     if log:
-        # explicit limits: matplotlib's autoscale margin overflows for losses near 1e308
-        lo, hi = np.log10(pos.min()), np.log10(pos.max())
-        pad = 0.05 * (hi - lo)
-        ax.set_ylim(10 ** (lo - pad), 10 ** (hi + pad))
-        ax.set_yscale("log")
-    _mark_divergence(ax, diverged_at)
+        _log_y(ax, loss)
+    if with_penalty and reg is not None:
+        right = ax.twinx()
+        ax.set_zorder(right.get_zorder() + 1)  # main curves and legend above the penalty's
+        ax.patch.set_visible(False)
+        reg_log = _wants_log(reg)
+        line = _plot_finite(right, metrics, "reg_loss", "penalty (right axis)", reg_log)
+        if line is not None:
+            lines["reg_loss"] = line
+        if reg_log:
+            _log_y(right, reg)
+        color = SERIES_STYLE["reg_loss"]["color"]
+        right.set_ylabel("penalty" + (" (log scale)" if reg_log else ""), color=color)
+        right.tick_params(axis="y", colors=color, labelsize=8)
+    div = _mark_divergence(ax, diverged_at)
     _step_limits(ax, metrics, xmax if diverged_at is None else max(xmax or 0, diverged_at))
     ax.set_xlabel("training step")
     ax.set_ylabel("loss" + (" (log scale)" if log else ""))
     ax.set_title(title, fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     if len(lines) > 1 or diverged_at is not None:
-        ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+        handles = list(lines.values()) + ([div] if div is not None else [])
+        loc = legend_spot(list(lines.values()), len(handles))
+        ax.legend(handles=handles, loc=loc, fontsize=8, framealpha=0.85)
     return lines
 
 
@@ -403,7 +518,8 @@ def draw_accuracy(
     ax.set_title(title, fontsize=11)
     ax.grid(True, alpha=0.3)
     if len(lines) > 1 or diverged_at is not None:
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.85)
+        loc = legend_spot(list(lines.values()), len(lines) + (diverged_at is not None))
+        ax.legend(loc=loc, fontsize=8, framealpha=0.85)
     return lines
 
 
@@ -485,21 +601,45 @@ def panel_figure(
     xmax: float | None = None,
 ) -> Panel:
     """Accuracy | decision boundary | loss side by side, as in the tutorial."""
-    fig = new_figure(16.0, 5.2, dpi)
+    fig = new_figure(*PANEL_SIZE, dpi)
     gs = fig.add_gridspec(1, 3, width_ratios=(1.0, 1.05, 1.0))
     ax_acc, ax_bnd, ax_loss = (fig.add_subplot(gs[0, i]) for i in range(3))
     acc = draw_accuracy(ax_acc, metrics, diverged_at=diverged_at, xmax=xmax)
     bnd = draw_boundary(ax_bnd, grid, data, title=boundary_title)
     loss = draw_loss(ax_loss, metrics, diverged_at=diverged_at, xmax=xmax)
-    text = _suptitle(fig, title, 12.0)
+    text = _suptitle(fig, title, PANEL_TITLE_PT)
     return Panel(fig, (ax_acc, ax_bnd, ax_loss), bnd, acc, loss, text)
 
 
 # --- the GIF ------------------------------------------------------------------------------------
 
 
+def _gif_palette(sample: Any) -> Any:
+    """A 256-colour palette image: 128 colours of the boundary colormap as the GIF shows it
+    (RdBu at IMAGE_ALPHA over white, and the grey for non-finite), so gradients don't band;
+    white, black, and 126 colours from an octree quantization of ``sample`` (lines, points)."""
+    import matplotlib
+    from matplotlib.colors import to_rgb
+    from PIL import Image
+
+    cmap = matplotlib.colormaps["RdBu"]
+    ramp = np.vstack([cmap(np.linspace(0, 1, 127))[:, :3], [to_rgb(BAD_COLOR)]])  # (128, 3)
+    ramp = IMAGE_ALPHA * ramp + (1 - IMAGE_ALPHA) * 1.0  # over a white background
+    rest = sample.quantize(colors=126, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    colors = np.concatenate(
+        [
+            np.round(ramp * 255).ravel(),
+            [255, 255, 255, 0, 0, 0],  # exact white and black: backgrounds and text
+            np.array(rest.getpalette()[: 126 * 3]),
+        ]
+    )
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(colors.astype(np.uint8).tobytes())
+    return pal
+
+
 def _to_palette(frames: Sequence[np.ndarray]) -> list[Any]:
-    """RGBA arrays -> 'P' images sharing one palette (built from first, middle and last frames)."""
+    """RGBA arrays -> 'P' images sharing one palette (see ``_gif_palette``)."""
     from PIL import Image
 
     rgb = [Image.fromarray(f).convert("RGB") for f in frames]  # RGBA arrays map without a copy
@@ -508,7 +648,7 @@ def _to_palette(frames: Sequence[np.ndarray]) -> list[Any]:
     sample = Image.new("RGB", (w, h * len(picks)))
     for i, k in enumerate(picks):
         sample.paste(rgb[k], (0, i * h))
-    pal = sample.quantize(colors=255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    pal = _gif_palette(sample)
     return [im.quantize(palette=pal, dither=Image.Dither.NONE) for im in rgb]
 
 
@@ -532,24 +672,29 @@ def training_gif(
     steps = metrics["step"].to_numpy(dtype=float) if len(metrics) else np.zeros(0)
     last_step = max(frames[-1].step, int(steps.max()) if steps.size else 0)
 
-    head = wrap_title(title, _title_chars(16.0, 12.0)) + "\n" if title else ""
-
-    def frame_title(step: int) -> str:
-        return f"{head}step {step} / {last_step}"
+    def frame_title(step: int) -> str:  # the step counter lives in this short axes title
+        return f"decision boundary at step {step} / {last_step}"
 
     grid0 = boundary_grid(frames[0].params, spec, X, resolution)
     panel = panel_figure(
-        metrics, grid0, data, title=title, dpi=dpi, xmax=last_step, diverged_at=None
+        metrics,
+        grid0,
+        data,
+        title=title,
+        dpi=dpi,
+        xmax=last_step,
+        boundary_title=frame_title(last_step),  # the widest text, for the layout
     )
     fig, (ax_acc, ax_bnd, ax_loss) = panel.fig, panel.axes
-    panel.title.set_text(frame_title(last_step))  # the widest text, for the layout
     full = {k: ln.get_data() for k, ln in {**panel.acc_lines, **panel.loss_lines}.items()}
-    for ax in panel.axes:  # limits as drawn with the full curves, whatever the frame shows
+    for ax in fig.axes:  # limits as drawn with the full curves, whatever the frame shows
         ax.set_xlim(ax.get_xlim())
         ax.set_ylim(ax.get_ylim())
 
     canvas = fig.canvas
-    canvas.draw()  # layout with every artist in place, then freeze it
+    engine = fig.get_layout_engine()
+    if engine is not None:  # lay out with every artist in place, then freeze the layout
+        engine.execute(fig)
     fig.set_layout_engine("none")
 
     cursors = [
@@ -562,21 +707,27 @@ def training_gif(
                 (dot,) = ax.plot([], [], "o", color=lines[key].get_color(), ms=6, zorder=5)
                 dots.append((dot, key))
     b = panel.boundary
-    moving: list[tuple[Axes | Figure, Any]] = [(ax_bnd, b.image), (ax_bnd, b.contour)]
+    moving: list[tuple[Axes, Any]] = [(ax_bnd, b.image), (ax_bnd, b.contour)]
     moving += [(ax_bnd, p) for p in b.points] + [(ax_bnd, s) for s in ax_bnd.spines.values()]
     moving += [(ax_bnd, b.note)]
-    moving += [(ax_acc, ln) for ln in panel.acc_lines.values()]
-    moving += [(ax_loss, ln) for ln in panel.loss_lines.values()]
+    moving += [(ln.axes, ln) for ln in (*panel.acc_lines.values(), *panel.loss_lines.values())]
     moving += [(ax_acc, cursors[0]), (ax_loss, cursors[1])]
-    moving += [(d.axes, d) for d, _ in dots] + [(fig, panel.title)]
+    moving += [(d.axes, d) for d, _ in dots] + [(ax_bnd, ax_bnd.title)]
+    legends = [leg for ax in fig.axes if (leg := ax.get_legend()) is not None]
 
     visible = {id(a): a.get_visible() for _, a in moving}
-    for _, a in moving:
+    for a in [a for _, a in moving] + legends:
         a.set_visible(False)
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
     for _, a in moving:
         a.set_visible(visible[id(a)])
+    # legends go on top of the moving curves: drawn once, then pasted back as pixels per frame
+    legend_pixels = []
+    for leg in legends:
+        leg.set_visible(True)
+        leg.axes.draw_artist(leg)
+        legend_pixels.append(canvas.copy_from_bbox(leg.get_window_extent().expanded(1.02, 1.1)))
 
     images: list[np.ndarray] = []
     for k, fr in enumerate(frames):
@@ -592,11 +743,13 @@ def training_gif(
             dot.set_data(x[n - 1 : n], y[n - 1 : n])
         for c in cursors:
             c.set_xdata([fr.step, fr.step])
-        panel.title.set_text(frame_title(fr.step))
+        ax_bnd.title.set_text(frame_title(fr.step))
         canvas.restore_region(background)
         for owner, a in moving:
             if a.get_visible():
                 owner.draw_artist(a)
+        for pixels in legend_pixels:
+            canvas.restore_region(pixels)
         images.append(np.asarray(canvas.buffer_rgba()).copy())  # (H, W, 4) uint8
 
     pal = _to_palette(images)
@@ -621,16 +774,20 @@ def _all_points(data: Dataset) -> np.ndarray:
 
 
 def _boundary_source(result: RunResult, spec: NetSpec, X: np.ndarray) -> tuple[Grid, str]:
-    """The final network's grid, or for a run whose final weights give nothing finite, the last
-    GIF snapshot that does (labelled as such)."""
+    """The final network's grid and a subtitle; for a run whose final weights give nothing finite,
+    the last GIF snapshot that does (labelled as such)."""
+    n = result.steps_done
     grid = boundary_grid(result.final_params, spec, X, BOUNDARY_RES)
-    if np.isfinite(grid[2]).any():
-        return grid, f"decision boundary after {result.steps_done} steps"
-    for fr in reversed(result.frames):
-        g = boundary_grid(fr.params, spec, X, BOUNDARY_RES)
-        if np.isfinite(g[2]).any():
-            return g, f"decision boundary at step {fr.step}\n(final weights not finite)"
-    return grid, "decision boundary (weights not finite)"
+    title = f"decision boundary after {n} step" + ("" if n == 1 else "s")
+    if not np.isfinite(grid[2]).any():
+        for fr in reversed(result.frames):
+            g = boundary_grid(fr.params, spec, X, BOUNDARY_RES)
+            if np.isfinite(g[2]).any():
+                grid, title = g, f"decision boundary at step {fr.step} (final weights not finite)"
+                break
+    if not np.isfinite(grid[2]).all() and np.isfinite(grid[2]).any():
+        title += "\ngrey: network output not finite"
+    return grid, title
 
 
 def render_run(result: RunResult, plots_dir: str | Path, *, gif: bool = True) -> list[Path]:

@@ -227,3 +227,97 @@ def read_status(run_dir: str | Path) -> str:
         return str(read_json(p).get("status", "unfinished"))
     except (OSError, ValueError, AttributeError):
         return "unfinished"
+
+
+# --- sweeps -------------------------------------------------------------------------------------
+
+
+class SweepFolder:
+    """``runs/<stamp>-<sweep>-<id>/`` with sweep.yaml, summary.csv and members/<label>/."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, name: str) -> SweepFolder:
+        return cls(new_folder(runs_dir, name))
+
+    @property
+    def sweep_yaml(self) -> Path:
+        return self.path / "sweep.yaml"
+
+    def member(self, label: str) -> RunFolder:
+        return RunFolder.at(self.path / "members" / label)
+
+    def member_path(self, label: str) -> Path:
+        return self.path / "members" / label
+
+    def write_sweep(self, text: str) -> None:
+        atomic_write_text(self.sweep_yaml, text)
+
+    def write_summary(self, df: pd.DataFrame) -> None:
+        write_csv(self.path / "summary.csv", df)
+
+    def set_aside(self, label: str) -> Path | None:
+        """Move an unfinished member's folder to attempts/ before it runs again (resume)."""
+        src = self.member_path(label)
+        if not src.exists():
+            return None
+        attempts = self.path / "attempts"
+        attempts.mkdir(exist_ok=True)
+        for i in range(1, 10_000):
+            dst = attempts / f"{label}.{i}"
+            if not dst.exists():
+                os.replace(src, dst)
+                return dst
+        raise RuntimeError(f"too many attempts of {label}")
+
+
+def member_row_values(run_dir: Path) -> dict[str, Any]:
+    """status, final metrics, diverged_at and wall_s from a member's summary.json."""
+    try:
+        s = read_json(run_dir / "summary.json")
+        final = s.get("final") or {}
+        return {
+            "status": s.get("status", "unfinished"),
+            "final_loss": final.get("loss"),
+            "final_train_acc": final.get("train_acc"),
+            "final_test_acc": final.get("test_acc"),
+            "diverged_at": s.get("diverged_at"),
+            "wall_s": s.get("wall_s"),
+        }
+    except (OSError, ValueError, AttributeError):
+        status = "unfinished" if run_dir.exists() else "pending"
+        return {
+            "status": status,
+            "final_loss": None,
+            "final_train_acc": None,
+            "final_test_acc": None,
+            "diverged_at": None,
+            "wall_s": None,
+        }
+
+
+def write_status(run_dir: Path, status: str, note: str = "") -> None:
+    """A summary.json for a member that never produced a result (interrupted)."""
+    write_json(
+        run_dir / "summary.json",
+        {
+            "status": status,
+            "steps_done": 0,
+            "diverged_at": None,
+            "final": {"loss": None, "train_acc": None, "test_acc": None},
+            "best": {"train_acc": None, "step": None},
+            "wall_s": None,
+            "steps_per_s": None,
+            "note": note,
+        },
+    )
+
+
+def write_plots(plots_dir: Path, plots: dict[str, bytes]) -> None:
+    if not plots:
+        return
+    plots_dir.mkdir(exist_ok=True)
+    for name, data in plots.items():
+        atomic_write_bytes(plots_dir / name, data)

@@ -1,0 +1,366 @@
+"""Sweep files and their expansion into members: pure functions, no files written.
+
+A sweep file (DESIGN.md section 2)::
+
+    name: lr-vs-hidden                 # optional; default: the file's stem
+    base: xor_h3.yaml                  # relative to the sweep file; or an inline `config:`
+    set: {plots.gif_frames: 0}         # overrides for every member
+    variants:                          # named override sets
+      - {name: h3, set: {model.hidden: [3]}}
+    grid: {optim.lr: [0.1, 1.0], model.hidden: [[3], [50]]}   # Cartesian product
+    zip: {optim.lr: [0.1, 1.0], train.steps: [2000, 500]}     # varied together
+    random:                            # n seeded draws
+      n: 8
+      seed: 0
+      params:
+        optim.lr: {loguniform: [0.001, 1.0]}
+        regularization.strength: {uniform: [0.0, 0.01]}
+        model.hidden: {choice: [[3], [50]]}
+        train.steps: {int: [200, 1000]}          # inclusive
+    seeds: [0, 1, 2]                   # replicates (sets `seed`); or a count: 3 -> 0, 1, 2
+
+Members = variants x grid x zip x random x seeds, in that nesting order (seeds vary fastest), so
+one sweep file always gives the same members in the same order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import config as cfgmod
+from . import yamlio
+from .config import Config
+from .errors import ConfigError, XorlabError
+
+MAX_RUNS = 10_000
+LABEL_MAX = 80
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class Variant(_Strict):
+    name: str = Field(pattern=cfgmod.NAME_RE)  # e.g. h50_explode
+    set: dict[str, Any] = Field(default_factory=dict)  # dotted key -> value
+
+
+class RandomSpec(_Strict):
+    n: int = Field(ge=1)  # draws
+    seed: int = Field(0, ge=0, le=cfgmod.SEED_MAX)
+    params: dict[str, dict[str, Any]]  # dotted key -> {choice|uniform|loguniform|int: ...}
+
+
+class SweepSpec(_Strict):
+    name: str | None = Field(None, pattern=cfgmod.NAME_RE)
+    base: str | None = None  # path of the base config, relative to the sweep file
+    config: dict[str, Any] | None = None  # or the base config inline
+    set: dict[str, Any] = Field(default_factory=dict)
+    variants: list[Variant] = Field(default_factory=list)
+    grid: dict[str, Any] = Field(default_factory=dict)
+    zip: dict[str, Any] = Field(default_factory=dict)
+    random: RandomSpec | None = None
+    seeds: list[Annotated[int, Field(ge=0, le=cfgmod.SEED_MAX)]] | int | None = None
+
+
+@dataclass
+class Member:
+    index: int
+    label: str  # folder name under members/: 007-hidden=50,lr=0.3,seed=1
+    variant: str | None
+    seed: int
+    overrides: dict[str, Any]  # dotted key -> value, everything this member sets
+    varied: dict[str, Any]  # only the keys that vary across the sweep
+    config: Config = field(repr=False)
+
+
+@dataclass
+class Sweep:
+    name: str
+    source: str  # the sweep file, for messages
+    spec: dict[str, Any]  # the sweep as given
+    base_raw: dict[str, Any]  # the base config, before member overrides
+    members: list[Member]
+    varied_keys: list[str]  # the columns of summary.csv that vary
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _spec_error(exc: ValidationError, file: str) -> ConfigError:
+    problems = []
+    for e in exc.errors():
+        key = ".".join(str(p) for p in e["loc"]) or None
+        msg = e["msg"][0].lower() + e["msg"][1:]
+        if e["type"] == "extra_forbidden":
+            allowed = ", ".join(SweepSpec.model_fields)
+            msg = f"unknown sweep key; allowed: {allowed}"
+        problems.append((key, msg))
+    return ConfigError(problems, file=file)
+
+
+def load_sweep(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    max_runs: int = MAX_RUNS,
+) -> Sweep:
+    """Read, expand and validate a sweep file; raise ConfigError naming member and key."""
+    path = Path(path)
+    raw = yamlio.load_file(path)
+    file = str(path)
+    if not isinstance(raw, dict):
+        raise ConfigError([(None, "a sweep file must be a mapping of keys")], file=file)
+    return build_sweep(raw, file=file, base_dir=path.parent, default_name=path.stem,
+                       overrides=overrides, max_runs=max_runs)  # fmt: skip
+
+
+def build_sweep(
+    raw: dict[str, Any],
+    *,
+    file: str,
+    base_dir: Path,
+    default_name: str = "sweep",
+    overrides: list[str] | tuple[str, ...] = (),
+    max_runs: int = MAX_RUNS,
+) -> Sweep:
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _spec_error(exc, file) from None
+    if (spec.base is None) == (spec.config is None):
+        raise ConfigError(
+            [("base", "give exactly one of `base:` (a file) or `config:`")], file=file
+        )
+    if spec.base is not None:
+        base_path = base_dir / spec.base
+        try:
+            base_raw = cfgmod.load_raw(base_path)
+        except XorlabError as exc:
+            raise XorlabError(f"base: {exc}", file=file) from None
+        base_name = cfgmod.name_from_path(base_path)
+    else:
+        base_raw = dict(spec.config or {})
+        base_name = default_name
+    base_raw.setdefault("name", base_name)
+    for key, value in spec.set.items():
+        cfgmod.set_dotted(base_raw, key, value, source=f"{file}: set")
+    base_raw = cfgmod.apply_overrides(base_raw, list(overrides))
+
+    axes = _axes(spec, file)
+    n_members = math.prod(len(a) for _, a in axes) if axes else 1
+    if n_members > max_runs:
+        raise ConfigError(
+            [(None, f"the sweep has {n_members} members, more than --max-runs {max_runs}")],
+            file=file,
+        )
+    combos = list(itertools.product(*(a for _, a in axes))) if axes else [()]
+    varied = [k for k in _varied_keys(combos) if k != "__variant__"]
+    axis_keys = {k for name, a in axes if name != "variants" for part in a for k in part}
+    label_keys = [k for k in varied if k in axis_keys]  # variant names stand for their own sets
+    members = []
+    width = max(3, len(str(len(combos) - 1)))
+    for index, combo in enumerate(combos):
+        sets: dict[str, Any] = {}
+        variant = None
+        for part in combo:
+            if "__variant__" in part:
+                variant = part["__variant__"]
+            sets.update({k: v for k, v in part.items() if k != "__variant__"})
+        member_raw = cfgmod.apply_overrides(base_raw, [])
+        for key, value in sets.items():
+            cfgmod.set_dotted(member_raw, key, value, source=f"{file}: member {index}")
+        label = member_label(index, width, variant, {k: sets.get(k) for k in label_keys})
+        config = cfgmod.validate(member_raw, file=f"{file}: member {index} ({label})")
+        resolved = config.to_dict()
+        varied_here = {k: get_dotted(resolved, k) for k in varied}
+        members.append(
+            Member(
+                index=index,
+                label=label,
+                variant=variant,
+                seed=config.seed,
+                overrides=sets,
+                varied=varied_here,
+                config=config,
+            )
+        )
+    name = spec.name or default_name
+    return Sweep(name=name, source=file, spec=raw, base_raw=base_raw, members=members,
+                 varied_keys=varied)  # fmt: skip
+
+
+def get_dotted(mapping: dict[str, Any], key: str) -> Any:
+    node: Any = mapping
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _axes(spec: SweepSpec, file: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Each axis of the product: a list of override dicts (one per position on the axis)."""
+    axes: list[tuple[str, list[dict[str, Any]]]] = []
+    if spec.variants:
+        names = [v.name for v in spec.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError([("variants", f"duplicate variant names: {dupes}")], file=file)
+        axes.append(("variants", [{"__variant__": v.name, **v.set} for v in spec.variants]))
+    for key, values in spec.grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(
+                [(f"grid.{key}", f"must be a non-empty list of values, got {values!r}")], file=file
+            )
+        axes.append((f"grid.{key}", [{key: v} for v in values]))
+    if spec.zip:
+        lengths = {}
+        for key, values in spec.zip.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(
+                    [(f"zip.{key}", f"must be a non-empty list of values, got {values!r}")],
+                    file=file,
+                )
+            lengths[key] = len(values)
+        if len(set(lengths.values())) > 1:
+            raise ConfigError(
+                [("zip", f"all lists must have one length; got {lengths}")], file=file
+            )
+        n = next(iter(lengths.values()))
+        axes.append(("zip", [{k: spec.zip[k][i] for k in spec.zip} for i in range(n)]))
+    if spec.random is not None:
+        axes.append(("random", draw_random(spec.random, file)))
+    if spec.seeds is not None:
+        seeds = list(range(spec.seeds)) if isinstance(spec.seeds, int) else spec.seeds
+        if not seeds:
+            raise ConfigError([("seeds", "must give at least one seed")], file=file)
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError([("seeds", f"seeds repeat: {seeds}")], file=file)
+        axes.append(("seeds", [{"seed": s} for s in seeds]))
+    return axes
+
+
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+
+
+def draw_random(spec: RandomSpec, file: str) -> list[dict[str, Any]]:
+    """``spec.n`` draws, each a dict of dotted key -> value, from one seeded RandomState.
+
+    Keys are drawn in the order given, draw by draw, so the same file gives the same values.
+    """
+    rs = np.random.RandomState(spec.seed)
+    for key, dist in spec.params.items():
+        where = f"random.params.{key}"
+        if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+            raise ConfigError(
+                [(where, f"must be one of {{choice: [...]}}, {{uniform: [lo, hi]}}, "
+                         f"{{loguniform: [lo, hi]}}, {{int: [lo, hi]}}; got {dist!r}")],
+                file=file,
+            )  # fmt: skip
+        kind, arg = next(iter(dist.items()))
+        if kind == "choice":
+            if not isinstance(arg, list) or not arg:
+                raise ConfigError([(where, "choice needs a non-empty list")], file=file)
+            continue
+        ok = (
+            isinstance(arg, list)
+            and len(arg) == 2
+            and all(cfgmod.is_finite_number(a) for a in arg)
+            and arg[0] <= arg[1]
+        )
+        if ok and kind == "loguniform":
+            ok = arg[0] > 0
+        if ok and kind == "int":
+            ok = all(isinstance(a, int) for a in arg)
+        if not ok:
+            need = "two integers lo <= hi" if kind == "int" else "two numbers lo <= hi"
+            need += " (lo > 0)" if kind == "loguniform" else ""
+            raise ConfigError([(where, f"{kind} needs {need}, got {arg!r}")], file=file)
+    draws = []
+    for _ in range(spec.n):
+        d: dict[str, Any] = {}
+        for key, dist in spec.params.items():
+            kind, arg = next(iter(dist.items()))
+            if kind == "choice":
+                d[key] = arg[int(rs.randint(len(arg)))]
+            elif kind == "uniform":
+                d[key] = float(rs.uniform(arg[0], arg[1]))
+            elif kind == "loguniform":
+                d[key] = float(math.exp(rs.uniform(math.log(arg[0]), math.log(arg[1]))))
+            else:
+                d[key] = int(rs.randint(arg[0], arg[1] + 1))
+        draws.append(d)
+    return draws
+
+
+def _varied_keys(combos: list[tuple[dict[str, Any], ...]]) -> list[str]:
+    """Keys whose value differs between members, in first-seen order (variant first)."""
+    seen: dict[str, list[Any]] = {}
+    for combo in combos:
+        for part in combo:
+            for k, v in part.items():
+                seen.setdefault(k, []).append(v)
+    varied = []
+    for k, values in seen.items():
+        reprs = {repr(v) for v in values}
+        if len(reprs) > 1 or k == "__variant__":
+            varied.append(k)
+    # a key set in some members but not others also varies
+    for combo in combos:
+        keys = set().union(*(p.keys() for p in combo)) if combo else set()
+        for k in seen:
+            if k not in keys and k not in varied:
+                varied.append(k)
+    return varied
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, list):
+        return "x".join(_fmt_value(x) for x in v) if v else "none"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return "-".join(f"{k}{_fmt_value(x)}" for k, x in v.items())
+    return str(v)
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """'optim.lr' -> 'lr', unless two varied keys end alike (then the full dotted key)."""
+    tails = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (t if tails.count(t) == 1 else k) for k, t in zip(keys, tails)}
+
+
+def member_label(index: int, width: int, variant: str | None, varied: dict[str, Any]) -> str:
+    """``007-h50,lr=0.3,seed=1``: the index, the variant, then each varied key=value."""
+    names = short_names(list(varied))
+    parts = [variant] if variant else []
+    parts += [f"{names[k]}={_fmt_value(v)}" for k, v in varied.items()]
+    text = ",".join(parts) or "run"
+    text = re.sub(r"[^A-Za-z0-9._=,+-]+", "_", text)
+    prefix = f"{index:0{width}d}-"
+    if len(prefix) + len(text) > LABEL_MAX:
+        text = text[: LABEL_MAX - len(prefix) - 1] + "~"
+    return prefix + text
+
+
+def expanded_listing(sweep: Sweep) -> list[dict[str, Any]]:
+    """The member list as written into sweep.yaml."""
+    return [
+        {
+            "index": m.index,
+            "folder": m.label,
+            **({"variant": m.variant} if m.variant else {}),
+            "seed": m.seed,
+            "set": m.overrides,
+        }
+        for m in sweep.members
+    ]

@@ -1,0 +1,214 @@
+"""Run a sweep: one folder, a run folder per member, summary.csv; resumable.
+
+The driver alone writes files: each member's config when it is handed out, its results as soon as
+it finishes, and summary.csv after every finished member (throttled) and at the end. Ctrl-C stops
+handing out members, marks the running ones ``interrupted`` and keeps everything finished;
+``resume`` runs exactly the members that are not ``completed`` or ``diverged``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import yamlio
+from .errors import XorlabError
+from .executors import DaskPool, Done, Event, Failed, LocalPool, Started, run_serial
+from .rundir import (
+    FINISHED,
+    SweepFolder,
+    member_row_values,
+    now_iso,
+    write_plots,
+    write_status,
+)
+from .sweep import MAX_RUNS, Sweep, build_sweep, expanded_listing
+
+SUMMARY_EVERY_S = 1.0  # rewrite summary.csv at most this often while members finish
+
+
+@dataclass
+class Progress:
+    total: int
+    done: int = 0
+    running: int = 0
+    diverged: int = 0
+    failed: int = 0
+    skipped: int = 0  # already finished (resume)
+
+
+@dataclass
+class SweepOutcome:
+    folder: Path
+    sweep: Sweep
+    summary: pd.DataFrame
+    interrupted: bool = False
+    ran: list[int] = field(default_factory=list)
+
+    @property
+    def n_failed(self) -> int:
+        return int((self.summary["status"] == "failed").sum())
+
+
+OnEvent = Callable[[Progress], None]
+
+
+def sweep_yaml_text(sweep: Sweep) -> str:
+    doc = {
+        "name": sweep.name,
+        "source": sweep.source,
+        "sweep": sweep.spec,
+        "base_config": sweep.base_raw,
+        "members": expanded_listing(sweep),
+    }
+    return yamlio.dumps(doc)
+
+
+def summary_frame(sweep: Sweep, folder: SweepFolder) -> pd.DataFrame:
+    """One row per member, read from the member folders on disk."""
+    has_variants = any(m.variant for m in sweep.members)
+    keys = [k for k in sweep.varied_keys if k != "seed"]
+    rows = []
+    for m in sweep.members:
+        row: dict[str, Any] = {"index": m.index, "run_dir": f"members/{m.label}"}
+        if has_variants:
+            row["variant"] = m.variant
+        row["seed"] = m.seed
+        for k in keys:
+            v = m.varied.get(k)
+            row[k] = yamlio.dumps(v).strip() if isinstance(v, (list, dict)) else v
+        row.update(member_row_values(folder.member_path(m.label)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_for_resume(sweep_dir: Path) -> Sweep:
+    """Rebuild a sweep from the sweep.yaml in its folder (the base config is stored inline)."""
+    path = sweep_dir / "sweep.yaml"
+    if not path.exists():
+        raise XorlabError("not a sweep folder (no sweep.yaml)", file=str(sweep_dir))
+    doc = yamlio.load_file(path)
+    try:
+        spec = dict(doc["sweep"])
+        spec.pop("base", None)
+        spec["config"] = doc["base_config"]
+        listed = [m["folder"] for m in doc["members"]]
+        name = doc["name"]
+    except (KeyError, TypeError):
+        raise XorlabError("sweep.yaml is damaged (expected sweep, base_config, members)",
+                          file=str(path)) from None  # fmt: skip
+    sweep = build_sweep(spec, file=str(path), base_dir=sweep_dir, default_name=name,
+                        max_runs=max(MAX_RUNS, len(listed)))  # fmt: skip
+    sweep.name = name
+    if [m.label for m in sweep.members] != listed:
+        raise XorlabError("sweep.yaml's member list does not match its definition",
+                          file=str(path))  # fmt: skip
+    return sweep
+
+
+def run_sweep(
+    sweep: Sweep,
+    runs_dir: str | Path,
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    resume_dir: Path | None = None,
+    on_start: Callable[[Path], None] | None = None,
+    on_event: OnEvent | None = None,
+) -> SweepOutcome:
+    """Run every member not yet finished; returns when all are done or on Ctrl-C."""
+    pool: Any
+    if executor == "dask":
+        pool = DaskPool(jobs=jobs, scheduler=scheduler)  # fails early if Dask is missing
+    elif jobs > 1:
+        pool = LocalPool(jobs=jobs)
+    else:
+        pool = None
+    if resume_dir is None:
+        folder = SweepFolder.create(runs_dir, sweep.name)
+        folder.write_sweep(sweep_yaml_text(sweep))
+    else:
+        folder = SweepFolder(resume_dir)
+    if on_start is not None:
+        on_start(folder.path)
+
+    by_index = {m.index: m for m in sweep.members}
+    todo = []
+    progress = Progress(total=len(sweep.members))
+    for m in sweep.members:
+        status = member_row_values(folder.member_path(m.label))["status"]
+        if status in FINISHED:
+            progress.skipped += 1
+            progress.done += 1
+            progress.diverged += status == "diverged"
+        else:
+            folder.set_aside(m.label)
+            todo.append(m)
+
+    def notify() -> None:
+        if on_event is not None:
+            on_event(progress)
+
+    started_at: dict[int, str] = {}
+    last_summary = 0.0
+    interrupted = False
+    ran: list[int] = []
+    tasks = [(m.index, m.config.to_dict()) for m in todo]
+    events = pool.run(tasks) if pool is not None else run_serial(tasks)
+    notify()
+    try:
+        for event in events:
+            _handle(event, folder, by_index, started_at, progress, ran)
+            now = time.monotonic()
+            if isinstance(event, (Done, Failed)) and now - last_summary > SUMMARY_EVERY_S:
+                folder.write_summary(summary_frame(sweep, folder))
+                last_summary = now
+            notify()
+    except KeyboardInterrupt:
+        interrupted = True
+        running = pool.running() if pool is not None else list(started_at)
+        for index in running:
+            m = by_index[index]
+            write_status(folder.member_path(m.label), "interrupted", "stopped by Ctrl-C")
+    finally:
+        if pool is not None:
+            pool.close()
+    summary = summary_frame(sweep, folder)
+    folder.write_summary(summary)
+    return SweepOutcome(folder.path, sweep, summary, interrupted=interrupted, ran=ran)
+
+
+def _handle(
+    event: Event,
+    folder: SweepFolder,
+    by_index: dict[int, Any],
+    started_at: dict[int, str],
+    progress: Progress,
+    ran: list[int],
+) -> None:
+    if isinstance(event, Started):
+        m = by_index[event.index]
+        started_at[event.index] = now_iso()
+        folder.member(m.label).write_start(m.config.to_yaml(), started_at[event.index])
+        progress.running += 1
+        return
+    m = by_index[event.index]
+    run = folder.member(m.label)
+    started_at.pop(event.index, None)
+    progress.running -= 1
+    progress.done += 1
+    ran.append(event.index)
+    if isinstance(event, Done):
+        out = event.output
+        write_plots(run.path / "plots", out.plots)
+        run.write_result(out.result, started_at=out.started_at, wall_s=out.wall_s)
+        progress.diverged += out.result.status == "diverged"
+    else:
+        run.write_failure(event.error, started_at=now_iso(), wall_s=0.0)
+        progress.failed += 1
