@@ -58,8 +58,10 @@ def test_grid_is_a_cartesian_product_in_order(tmp_path):
 
 
 def test_variants_times_seeds(tmp_path):
-    body = ("variants:\n  - {name: h3, set: {model.hidden: [3]}}\n"
-            "  - {name: h50, set: {model.hidden: [50], optim.lr: 0.1}}\nseeds: [0, 1, 2]\n")  # fmt: skip
+    body = (
+        "variants:\n  - {name: h3, set: {model.hidden: [3]}}\n"
+        "  - {name: h50, set: {model.hidden: [50], optim.lr: 0.1}}\nseeds: [0, 1, 2]\n"
+    )
     s = load_sweep(sweep_file(tmp_path, body))
     assert len(s.members) == 6
     assert [(m.variant, m.seed) for m in s.members] == [
