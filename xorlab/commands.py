@@ -110,7 +110,18 @@ def summary_table(cfg: Config, r: Any, wall_s: float, folder: Path) -> Table:
 # --- validate -----------------------------------------------------------------------------------
 
 
+SWEEP_KEYS = {"base", "config", "variants", "grid", "zip", "random", "seeds"}
+
+
 def validate_command(file: Path) -> str:
+    from . import yamlio
+
+    raw = yamlio.load_file(file)
+    if isinstance(raw, dict) and SWEEP_KEYS & set(raw):
+        from .sweep import load_sweep
+
+        sweep = load_sweep(file)
+        return f"{file}: ok (sweep '{sweep.name}', {len(sweep.members)} members)"
     cfg = load_config(file)
     n_params = sum(
         (a + 1 if cfg.model.bias else a) * b

@@ -17,10 +17,10 @@ legends, colorbar) into a saved background, and per frame restores it and redraw
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ from .train import Frame, RunResult, net_spec
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
     from matplotlib.image import AxesImage
@@ -55,7 +56,7 @@ LOG_SPAN = 100.0  # log loss axis when max/min of the positive finite losses exc
 CLASS_COLORS = ("#b2182b", "#2166ac")  # class 0 red, class 1 blue: the ends of RdBu
 BAD_COLOR = "#c8c8c8"  # grid points where the network's output is not finite
 IMAGE_ALPHA = 0.6  # a lighter background so points of either class stand out on it
-SERIES_STYLE = {
+SERIES_STYLE: dict[str, dict[str, Any]] = {
     "loss": {"color": "#222222", "lw": 1.8},
     "data_loss": {"color": "#1b9e77", "lw": 1.2, "ls": "--"},
     "reg_loss": {"color": "#d95f02", "lw": 1.2, "ls": ":"},
@@ -71,8 +72,9 @@ DIVERGE_COLOR = "#cc0000"
 def run_title(config: Any, *, status: str | None = None, diverged_at: int | None = None) -> str:
     """One line of the config's key facts, parts joined by ' · '.
 
-    e.g. ``xor-h3 · hidden [3] sigmoid · mse · sgd lr 0.5 · l2 λ=0.0001 · 1000 steps``; clip when
-    not none, schedule when not constant, and the status when it is not 'completed'.
+    e.g. ``xor-h3 · hidden [3] sigmoid, bias · mse loss · sgd lr 0.5 · l2 λ=0.0001 · 1000 steps``;
+    clip when not none, schedule when not constant, and the status when not 'completed'
+    (``DIVERGED at step 31``). ``config`` is a ``Config``.
     """
     m, o, r = config.model, config.optim, config.regularization
     hidden = "[" + ", ".join(str(h) for h in m.hidden) + "]"
@@ -180,7 +182,8 @@ def _contour_segments(xx: np.ndarray, yy: np.ndarray, prob: np.ndarray) -> list[
 
     z = np.ma.masked_invalid(prob)
     gen = contourpy.contour_generator(xx[0], yy[:, 0], z, line_type="Separate")
-    return [seg for seg in gen.lines(0.5) if len(seg) > 1]
+    lines: list[np.ndarray] = cast(list, gen.lines(0.5))  # Separate: one (n, 2) array per line
+    return [seg for seg in lines if len(seg) > 1]
 
 
 @dataclass
@@ -267,7 +270,7 @@ def draw_boundary(
         if data.n_test > 0:
             from matplotlib.lines import Line2D
 
-            proxy = {"ls": "none", "mfc": "#888888", "ms": 6}
+            proxy: dict[str, Any] = {"ls": "none", "mfc": "#888888", "ms": 6}
             ax.legend(
                 handles=[
                     Line2D([], [], marker="o", mec="white", label="train", **proxy),
@@ -283,8 +286,9 @@ def draw_boundary(
     ax.set_xlabel("x₁")
     ax.set_ylabel("x₂")
     ax.set_title(title, fontsize=11)
-    if colorbar:
-        cb = ax.get_figure().colorbar(image, ax=ax, fraction=0.046, pad=0.03, shrink=0.9)
+    fig = ax.get_figure()
+    if colorbar and fig is not None:
+        cb = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, shrink=0.9)
         cb.set_label("P(class 1)")
         cb.ax.tick_params(labelsize=8)
     return BoundaryArtists(image=image, contour=contour, note=note, points=points)
@@ -335,7 +339,17 @@ def _mark_divergence(ax: Axes, diverged_at: int | None) -> Line2D | None:
     )
 
 
-LEGEND_SPOTS = (
+Loc = Literal[
+    "upper right",
+    "lower left",
+    "upper left",
+    "lower right",
+    "center right",
+    "center left",
+    "upper center",
+    "lower center",
+]
+LEGEND_SPOTS: tuple[Loc, ...] = (
     "upper right",
     "lower left",
     "upper left",
@@ -357,7 +371,7 @@ _SPOT_BOX = {  # (x0, x1, y0, y1) in axes fractions, sized for a small legend
 }
 
 
-def legend_spot(lines: Sequence[Line2D], n_entries: int) -> str:
+def legend_spot(lines: Sequence[Line2D], n_entries: int) -> Loc:
     """The legend corner crossed by the fewest curve points, counting curves on twin axes too
     (matplotlib's own loc="best" only sees the legend's axes)."""
     if not lines:
@@ -365,6 +379,8 @@ def legend_spot(lines: Sequence[Line2D], n_entries: int) -> str:
     pts = []
     for line in lines:
         ax = line.axes
+        if ax is None:
+            continue
         ax.get_xlim(), ax.get_ylim()  # settle autoscaled limits first
         xy = np.column_stack(line.get_data()).astype(float)  # (n, 2)
         frac = (ax.transScale + ax.transLimits).transform(xy)  # data -> axes fraction
@@ -372,6 +388,8 @@ def legend_spot(lines: Sequence[Line2D], n_entries: int) -> str:
             t = np.linspace(0, len(frac) - 1, 400)
             frac = np.column_stack([np.interp(t, np.arange(len(frac)), frac[:, k]) for k in (0, 1)])
         pts.append(frac)
+    if not pts:
+        return "upper right"
     P = np.concatenate(pts)  # (m, 2)
     shrink = max(0.0, 0.3 - 0.06 * (n_entries + 1))  # fewer entries, shorter box
 
@@ -413,7 +431,7 @@ def _log_y(ax: Axes, y: np.ndarray) -> None:
     if hi - lo > 12:
         stride = next((k for k in (2, 5, 10, 20, 25, 50, 100) if (hi - lo) / k <= 7), 200)
         ticks = 10.0 ** np.arange(np.ceil(lo / stride) * stride, hi, stride)
-        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_major_locator(FixedLocator(ticks.tolist()))
         ax.yaxis.set_minor_locator(NullLocator())
 
 
@@ -475,7 +493,15 @@ def draw_loss(
         right.tick_params(axis="y", colors=color, labelsize=8)
     div = _mark_divergence(ax, diverged_at)
     _step_limits(ax, metrics, xmax if diverged_at is None else max(xmax or 0, diverged_at))
-    ax.set_xlabel("training step")
+    hidden = int((~(np.isfinite(loss) & (np.abs(loss) <= PLOT_MAX))).sum())
+    ax.set_xlabel(
+        "training step"
+        + (
+            f"\n({hidden} loss value{'s' * (hidden > 1)} not finite or > {PLOT_MAX:.0e}: not shown)"
+            if hidden
+            else ""
+        )
+    )
     ax.set_ylabel("loss" + (" (log scale)" if log else ""))
     ax.set_title(title, fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
@@ -617,7 +643,8 @@ def panel_figure(
 def _gif_palette(sample: Any) -> Any:
     """A 256-colour palette image: 128 colours of the boundary colormap as the GIF shows it
     (RdBu at IMAGE_ALPHA over white, and the grey for non-finite), so gradients don't band;
-    white, black, and 126 colours from an octree quantization of ``sample`` (lines, points)."""
+    white, black, and 126 colours from an octree quantization of ``sample`` (the first frame,
+    which already has every axis, legend, marker and point colour)."""
     import matplotlib
     from matplotlib.colors import to_rgb
     from PIL import Image
@@ -633,23 +660,14 @@ def _gif_palette(sample: Any) -> Any:
             np.array(rest.getpalette()[: 126 * 3]),
         ]
     )
+    colors = colors.reshape(-1, 3)  # (256, 3)
+    # PIL maps pixels to the palette through a coarse cache (about 2 levels per channel), so
+    # white could land on a near-white entry: snap near-white and near-black entries exactly
+    colors[(colors >= 248).all(axis=1)] = 255
+    colors[(colors <= 7).all(axis=1)] = 0
     pal = Image.new("P", (1, 1))
     pal.putpalette(colors.astype(np.uint8).tobytes())
     return pal
-
-
-def _to_palette(frames: Sequence[np.ndarray]) -> list[Any]:
-    """RGBA arrays -> 'P' images sharing one palette (see ``_gif_palette``)."""
-    from PIL import Image
-
-    rgb = [Image.fromarray(f).convert("RGB") for f in frames]  # RGBA arrays map without a copy
-    picks = sorted({0, len(rgb) // 2, len(rgb) - 1})
-    w, h = rgb[0].size
-    sample = Image.new("RGB", (w, h * len(picks)))
-    for i, k in enumerate(picks):
-        sample.paste(rgb[k], (0, i * h))
-    pal = _gif_palette(sample)
-    return [im.quantize(palette=pal, dither=Image.Dither.NONE) for im in rgb]
 
 
 def training_gif(
@@ -665,6 +683,7 @@ def training_gif(
     last_ms: int = GIF_LAST_MS,
 ) -> bytes:
     """The panel at each frame's parameters, curves drawn up to the frame's step, as GIF bytes."""
+    from PIL import Image
 
     if not frames:
         raise ValueError("a GIF needs at least one frame")
@@ -686,12 +705,15 @@ def training_gif(
         boundary_title=frame_title(last_step),  # the widest text, for the layout
     )
     fig, (ax_acc, ax_bnd, ax_loss) = panel.fig, panel.axes
-    full = {k: ln.get_data() for k, ln in {**panel.acc_lines, **panel.loss_lines}.items()}
+    full = {
+        k: (np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float))
+        for k, ln in {**panel.acc_lines, **panel.loss_lines}.items()
+    }
     for ax in fig.axes:  # limits as drawn with the full curves, whatever the frame shows
         ax.set_xlim(ax.get_xlim())
         ax.set_ylim(ax.get_ylim())
 
-    canvas = fig.canvas
+    canvas = cast("FigureCanvasAgg", fig.canvas)
     engine = fig.get_layout_engine()
     if engine is not None:  # lay out with every artist in place, then freeze the layout
         engine.execute(fig)
@@ -707,7 +729,7 @@ def training_gif(
                 (dot,) = ax.plot([], [], "o", color=lines[key].get_color(), ms=6, zorder=5)
                 dots.append((dot, key))
     b = panel.boundary
-    moving: list[tuple[Axes, Any]] = [(ax_bnd, b.image), (ax_bnd, b.contour)]
+    moving: list[tuple[Any, Any]] = [(ax_bnd, b.image), (ax_bnd, b.contour)]
     moving += [(ax_bnd, p) for p in b.points] + [(ax_bnd, s) for s in ax_bnd.spines.values()]
     moving += [(ax_bnd, b.note)]
     moving += [(ln.axes, ln) for ln in (*panel.acc_lines.values(), *panel.loss_lines.values())]
@@ -716,12 +738,14 @@ def training_gif(
     legends = [leg for ax in fig.axes if (leg := ax.get_legend()) is not None]
 
     visible = {id(a): a.get_visible() for _, a in moving}
+    title_at = ax_bnd.title.get_position()
     for a in [a for _, a in moving] + legends:
         a.set_visible(False)
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
     for _, a in moving:
         a.set_visible(visible[id(a)])
+    ax_bnd.title.set_position(title_at)  # the draw misplaces a hidden title
     # legends go on top of the moving curves: drawn once, then pasted back as pixels per frame
     legend_pixels = []
     for leg in legends:
@@ -729,8 +753,7 @@ def training_gif(
         leg.axes.draw_artist(leg)
         legend_pixels.append(canvas.copy_from_bbox(leg.get_window_extent().expanded(1.02, 1.1)))
 
-    images: list[np.ndarray] = []
-    for k, fr in enumerate(frames):
+    def render(k: int, fr: Frame) -> Any:  # an RGB PIL image of frame k
         grid = grid0 if k == 0 else boundary_grid(fr.params, spec, X, resolution)
         update_boundary(b, grid)
         for key, ln in {**panel.acc_lines, **panel.loss_lines}.items():
@@ -750,17 +773,25 @@ def training_gif(
                 owner.draw_artist(a)
         for pixels in legend_pixels:
             canvas.restore_region(pixels)
-        images.append(np.asarray(canvas.buffer_rgba()).copy())  # (H, W, 4) uint8
+        size = canvas.get_width_height(physical=True)
+        rgba = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        return rgba.convert("RGB")  # a copy: the canvas buffer is reused for the next frame
 
-    pal = _to_palette(images)
+    first = render(0, frames[0])
+    pal = _gif_palette(first)
+
+    def quantized() -> Iterator[Any]:  # frame by frame, so only palette images are kept
+        for k, fr in enumerate(frames[1:], start=1):
+            yield render(k, fr).quantize(palette=pal, dither=Image.Dither.NONE)
+
     buf = io.BytesIO()
-    durations = [frame_ms] * (len(pal) - 1) + [last_ms]
-    pal[0].save(
+    durations = [frame_ms] * (len(frames) - 1) + [last_ms]
+    first.quantize(palette=pal, dither=Image.Dither.NONE).save(
         buf,
         format="GIF",
         save_all=True,
-        append_images=pal[1:],
-        duration=durations if len(pal) > 1 else last_ms,
+        append_images=quantized(),
+        duration=durations if len(frames) > 1 else last_ms,
         loop=0,
     )
     return buf.getvalue()
@@ -790,29 +821,36 @@ def _boundary_source(result: RunResult, spec: NetSpec, X: np.ndarray) -> tuple[G
     return grid, title
 
 
-def render_run(result: RunResult, plots_dir: str | Path, *, gif: bool = True) -> list[Path]:
-    """Write loss.png, accuracy.png, boundary.png, panel.png and training.gif into ``plots_dir``.
-
-    The GIF is skipped when ``gif`` is False or the run has fewer than 2 frames. Returns the paths
-    written, each written atomically.
-    """
-    plots_dir = Path(plots_dir)
-    plots_dir.mkdir(parents=True, exist_ok=True)
+def render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes]:
+    """The plots of a run as ``{file name: bytes}``, in memory (for a sweep worker to send home):
+    loss.png, accuracy.png, boundary.png, panel.png and, when ``gif`` is True and the run has at
+    least 2 frames, training.gif."""
     spec = net_spec(result.config)
     title = run_title(result.config, status=result.status, diverged_at=result.diverged_at)
     m, d, div = result.metrics, result.data, result.diverged_at
     grid, bnd_title = _boundary_source(result, spec, _all_points(d))
-
-    figures = {
-        "loss.png": loss_figure(m, title=title, diverged_at=div),
-        "accuracy.png": accuracy_figure(m, title=title, diverged_at=div),
-        "boundary.png": boundary_figure(grid, d, title=title, subtitle=bnd_title),
-        "panel.png": panel_figure(
-            m, grid, d, title=title, diverged_at=div, boundary_title=bnd_title
-        ).fig,
+    out = {
+        "loss.png": figure_png(loss_figure(m, title=title, diverged_at=div)),
+        "accuracy.png": figure_png(accuracy_figure(m, title=title, diverged_at=div)),
+        "boundary.png": figure_png(boundary_figure(grid, d, title=title, subtitle=bnd_title)),
+        "panel.png": figure_png(
+            panel_figure(m, grid, d, title=title, diverged_at=div, boundary_title=bnd_title).fig
+        ),
     }
-    written = [atomic_write_bytes(plots_dir / name, figure_png(f)) for name, f in figures.items()]
     if gif and len(result.frames) >= 2:
-        data = training_gif(result.frames, m, d, spec, title=title)
-        written.append(atomic_write_bytes(plots_dir / "training.gif", data))
-    return written
+        out["training.gif"] = training_gif(result.frames, m, d, spec, title=title)
+    return out
+
+
+def render_run(result: RunResult, plots_dir: str | Path, *, gif: bool = True) -> list[Path]:
+    """Write loss.png, accuracy.png, boundary.png, panel.png and training.gif into ``plots_dir``.
+
+    The GIF is skipped when ``gif`` is False or the run has fewer than 2 frames. Everything is
+    rendered in memory first, then each file written atomically; returns the paths written.
+    """
+    plots_dir = Path(plots_dir)
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        atomic_write_bytes(plots_dir / name, data)
+        for name, data in render_run_bytes(result, gif=gif).items()
+    ]
