@@ -132,7 +132,7 @@ def validate_command(file: Path) -> str:
 
 # --- explain ------------------------------------------------------------------------------------
 
-TUTORIAL = {
+TUTORIAL: dict[str, dict[str, Any]] = {
     "model": {"activation": "sigmoid", "loss": "mse", "bias": False},
     "regularization": {"kind": "none"},
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class XorlabError(Exception):
     """Bad input from the user (a config, a flag, a path). The CLI prints it and exits 2."""
@@ -24,8 +26,8 @@ class XorlabError(Exception):
 class ConfigError(XorlabError):
     """A config or sweep file that cannot be used; may hold several problems."""
 
-    def __init__(self, problems: list[tuple[str | None, str]], *, file: str | None = None):
-        self.problems = problems  # (dotted key or None, message)
+    def __init__(self, problems: Sequence[tuple[str | None, str]], *, file: str | None = None):
+        self.problems = list(problems)  # (dotted key or None, message)
         first_key, first_msg = problems[0]
         super().__init__(first_msg, file=file, key=first_key)
 

@@ -136,7 +136,7 @@ class LocalPool:
 
     def __post_init__(self) -> None:
         methods = mp.get_all_start_methods()
-        self.ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self.ctx: Any = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
             self.ctx.set_forkserver_preload(["xorlab.executors"])
 

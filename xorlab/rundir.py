@@ -81,7 +81,7 @@ def read_json(path: str | Path) -> Any:
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     return atomic_write_bytes(path, buf.getvalue())
 
 

@@ -162,7 +162,7 @@ def build_sweep(
             [(None, f"the sweep has {n_members} members, more than --max-runs {max_runs}")],
             file=file,
         )
-    combos = list(itertools.product(*(a for _, a in axes))) if axes else [()]
+    combos: list[tuple[dict[str, Any], ...]] = list(itertools.product(*(a for _, a in axes)))
     varied = [k for k in _varied_keys(combos) if k != "__variant__"]
     axis_keys = {k for name, a in axes if name != "variants" for part in a for k in part}
     label_keys = [k for k in varied if k in axis_keys]  # variant names stand for their own sets
