@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/xorlab train configs/xor_h50.yaml
+	$(BIN)/xorlab sweep configs/sweeps/seed_study.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

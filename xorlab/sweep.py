@@ -5,8 +5,9 @@ A sweep file (DESIGN.md section 2)::
     name: lr-vs-hidden                 # optional; default: the file's stem
     base: xor_h3.yaml                  # relative to the sweep file; or an inline `config:`
     set: {plots.gif_frames: 0}         # overrides for every member
-    variants:                          # named override sets
+    variants:                          # named override sets, each optionally on its own base
       - {name: h3, set: {model.hidden: [3]}}
+      - {name: clip, base: xor_h50_clip.yaml}
     grid: {optim.lr: [0.1, 1.0], model.hidden: [[3], [50]]}   # Cartesian product
     zip: {optim.lr: [0.1, 1.0], train.steps: [2000, 500]}     # varied together
     random:                            # n seeded draws
@@ -50,6 +51,8 @@ class _Strict(BaseModel):
 
 class Variant(_Strict):
     name: str = Field(pattern=cfgmod.NAME_RE)  # e.g. h50_explode
+    base: str | None = None  # this variant's own base config, relative to the sweep file
+    config: dict[str, Any] | None = None  # or inline
     set: dict[str, Any] = Field(default_factory=dict)  # dotted key -> value
 
 
@@ -88,6 +91,7 @@ class Sweep:
     source: str  # the sweep file, for messages
     spec: dict[str, Any]  # the sweep as given
     base_raw: dict[str, Any]  # the base config, before member overrides
+    variant_bases: dict[str, dict[str, Any]]  # variants with a base of their own
     members: list[Member]
     varied_keys: list[str]  # the columns of summary.csv that vary
 
@@ -136,24 +140,43 @@ def build_sweep(
         spec = SweepSpec.model_validate(raw)
     except ValidationError as exc:
         raise _spec_error(exc, file) from None
-    if (spec.base is None) == (spec.config is None):
+    own = [v for v in spec.variants if v.base is not None or v.config is not None]
+    everyone_has_a_base = bool(spec.variants) and len(own) == len(spec.variants)
+    if spec.base is not None and spec.config is not None:
         raise ConfigError(
-            [("base", "give exactly one of `base:` (a file) or `config:`")], file=file
+            [("base", "give one of `base:` (a file) or `config:`, not both")], file=file
         )
-    if spec.base is not None:
-        base_path = base_dir / spec.base
-        try:
-            base_raw = cfgmod.load_raw(base_path)
-        except XorlabError as exc:
-            raise XorlabError(f"base: {exc}", file=file) from None
-        base_name = cfgmod.name_from_path(base_path)
-    else:
-        base_raw = dict(spec.config or {})
-        base_name = default_name
-    base_raw.setdefault("name", base_name)
-    for key, value in spec.set.items():
-        cfgmod.set_dotted(base_raw, key, value, source=f"{file}: set")
-    base_raw = cfgmod.apply_overrides(base_raw, list(overrides))
+    if spec.base is None and spec.config is None and not everyone_has_a_base:
+        raise ConfigError(
+            [("base", "give `base:` (a config file) or an inline `config:`")], file=file
+        )
+    for v in own:
+        if v.base is not None and v.config is not None:
+            raise ConfigError(
+                [(f"variants.{v.name}", "give one of `base:` or `config:`, not both")], file=file
+            )
+
+    def resolve(base: str | None, inline: dict[str, Any] | None, where: str) -> dict[str, Any]:
+        if base is not None:
+            base_path = base_dir / base
+            try:
+                raw_base = cfgmod.load_raw(base_path)
+            except XorlabError as exc:
+                raise XorlabError(f"{where}: {exc}", file=file) from None
+            raw_base.setdefault("name", cfgmod.name_from_path(base_path))
+        else:
+            raw_base = cfgmod.apply_overrides(inline or {}, [])
+            raw_base.setdefault("name", default_name)
+        for key, value in spec.set.items():
+            cfgmod.set_dotted(raw_base, key, value, source=f"{file}: set")
+        return cfgmod.apply_overrides(raw_base, list(overrides))
+
+    base_raw = (
+        resolve(spec.base, spec.config, "base")
+        if spec.base is not None or spec.config is not None
+        else {}
+    )
+    variant_bases = {v.name: resolve(v.base, v.config, f"variants.{v.name}.base") for v in own}
 
     axes = _axes(spec, file)
     n_members = math.prod(len(a) for _, a in axes) if axes else 1
@@ -175,7 +198,7 @@ def build_sweep(
             if "__variant__" in part:
                 variant = part["__variant__"]
             sets.update({k: v for k, v in part.items() if k != "__variant__"})
-        member_raw = cfgmod.apply_overrides(base_raw, [])
+        member_raw = cfgmod.apply_overrides(variant_bases.get(variant or "", base_raw), [])
         for key, value in sets.items():
             cfgmod.set_dotted(member_raw, key, value, source=f"{file}: member {index}")
         label = member_label(index, width, variant, {k: sets.get(k) for k in label_keys})
@@ -194,8 +217,15 @@ def build_sweep(
             )
         )
     name = spec.name or default_name
-    return Sweep(name=name, source=file, spec=raw, base_raw=base_raw, members=members,
-                 varied_keys=varied)  # fmt: skip
+    return Sweep(
+        name=name,
+        source=file,
+        spec=raw,
+        base_raw=base_raw,
+        variant_bases=variant_bases,
+        members=members,
+        varied_keys=varied,
+    )
 
 
 def get_dotted(mapping: dict[str, Any], key: str) -> Any:

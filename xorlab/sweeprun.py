@@ -64,6 +64,7 @@ def sweep_yaml_text(sweep: Sweep) -> str:
         "source": sweep.source,
         "sweep": sweep.spec,
         "base_config": sweep.base_raw,
+        "variant_configs": sweep.variant_bases,
         "members": expanded_listing(sweep),
     }
     return yamlio.dumps(doc)
@@ -96,7 +97,17 @@ def load_for_resume(sweep_dir: Path) -> Sweep:
     try:
         spec = dict(doc["sweep"])
         spec.pop("base", None)
-        spec["config"] = doc["base_config"]
+        spec["config"] = doc["base_config"] or None
+        variant_configs = doc.get("variant_configs") or {}
+        variants = []
+        for v in spec.get("variants") or []:
+            v = dict(v)
+            if v["name"] in variant_configs:
+                v.pop("base", None)
+                v["config"] = variant_configs[v["name"]]
+            variants.append(v)
+        if variants:
+            spec["variants"] = variants
         listed = [m["folder"] for m in doc["members"]]
         name = doc["name"]
     except (KeyError, TypeError):

@@ -1,0 +1,703 @@
+"""What is in a runs folder: one ``RunInfo`` per run or sweep, for ``xorlab runs``.
+
+Reading only, never writing. A folder counts as a run when it holds any run file (config.yaml,
+meta.json, summary.json, metrics.csv, final.npz), or is an empty ``<YYYYMMDD-HHMMSS>-...`` folder
+(a run that has just been created); as a sweep when it holds sweep.yaml, or summary.csv and
+members/. Anything else (stray files, other folders) is skipped.
+
+Every problem with a folder is recorded, never raised: a run's status is one of
+
+    completed | diverged | interrupted | failed   what its summary.json says
+    unfinished                                    no summary.json yet (running, or killed)
+    damaged                                       a file is missing or cannot be read
+                                                  (``problems`` says which)
+
+and a sweep's is ``completed`` (every member completed or diverged), ``partial`` (some are not,
+``counts`` says how many of each) or ``damaged`` (sweep.yaml missing or unreadable).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+from rich.text import Text
+
+from . import yamlio
+from .errors import XorlabError
+from .rundir import FINISHED, read_json
+
+RUN_FILES = ("config.yaml", "meta.json", "summary.json", "metrics.csv", "final.npz")
+RUN_STATUSES = ("completed", "diverged", "interrupted", "failed")
+STATUSES = (*RUN_STATUSES, "unfinished", "damaged", "partial")  # what filter_status accepts
+MEMBER_STATUSES = (*RUN_STATUSES, "unfinished", "pending", "damaged")  # counts, in this order
+SORT_KEYS = ("started", "name", "status", "final_loss", "final_train_acc", "steps")
+STAMP_RE = re.compile(r"^(\d{8}-\d{6})-(.+?)(?:-([0-9a-f]{6}))?$")  # stamp, name, short id
+
+# RunInfo field -> dotted config key: the settings a listing shows
+SETTINGS = {
+    "hidden": "model.hidden",
+    "activation": "model.activation",
+    "loss": "model.loss",
+    "optimizer": "optim.kind",
+    "lr": "optim.lr",
+    "regularization": "regularization.kind",
+    "reg_strength": "regularization.strength",
+    "clip": "optim.clip.kind",
+    "clip_max": "optim.clip.max",
+}
+
+
+@dataclass
+class RunInfo:
+    """One row of ``xorlab runs``. For a sweep, the final_* fields are its best member's (lowest
+    final loss, named in ``best_member``) and a setting that differs between members is None,
+    its values listed in ``varied`` (dotted key -> distinct values)."""
+
+    path: str
+    folder: str  # the folder's name
+    kind: str  # run | sweep
+    name: str | None  # the config's (a sweep's) name
+    started: str | None  # ISO 8601, from meta.json or the folder's YYYYMMDD-HHMMSS prefix
+    status: str
+    finished: str | None = None
+    problems: list[str] = field(default_factory=list)  # what is damaged, one line each
+    sweep: str | None = None  # for a sweep member: the sweep folder's name
+    steps_done: int | None = None
+    steps_total: int | None = None  # train.steps from config.yaml
+    final_loss: float | None = None
+    final_train_acc: float | None = None
+    final_test_acc: float | None = None
+    diverged_at: int | None = None
+    wall_s: float | None = None
+    hidden: list[int] | None = None
+    activation: str | None = None
+    loss: str | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    regularization: str | None = None
+    reg_strength: float | None = None
+    clip: str | None = None
+    clip_max: float | None = None  # None when clip is none
+    n_members: int | None = None  # sweeps only, from here on
+    counts: dict[str, int] | None = None  # member status -> how many
+    best_member: str | None = None
+    varied: dict[str, list[Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: non-finite floats become None."""
+        return _json_safe(asdict(self))
+
+
+# --- scanning -----------------------------------------------------------------------------------
+
+
+def scan(root: str | Path = "runs") -> list[RunInfo]:
+    """Runs and sweeps directly under ``root``, newest first.
+
+    ``root`` may also be one run folder (-> that run), one sweep folder (-> that sweep) or a
+    sweep's members/ folder (-> its members). A root that does not exist or is a file is an
+    XorlabError; nothing inside it ever is.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise XorlabError("no such folder", file=str(root))
+    if not root.is_dir():
+        raise XorlabError("not a folder", file=str(root))
+    if is_sweep_folder(root):
+        return [sweep_info(root)]
+    if is_run_folder(root):
+        return [run_info(root)]
+    in_sweep = root.parent.name if root.name == "members" and is_sweep_folder(root.parent) else None
+    infos = []
+    for child in _children(root):
+        if is_sweep_folder(child):
+            infos.append(sweep_info(child))
+        elif is_run_folder(child) or (in_sweep is not None and _is_empty_dir(child)):
+            info = run_info(child)
+            info.sweep = in_sweep
+            infos.append(info)
+    return sort_by(infos, "started")
+
+
+def _children(root: Path) -> list[Path]:
+    try:
+        return sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir())
+    except OSError:
+        return []
+
+
+def _is_empty_dir(path: Path) -> bool:
+    try:
+        return path.is_dir() and not any(path.iterdir())
+    except OSError:
+        return False
+
+
+def is_run_folder(path: Path) -> bool:
+    try:
+        if not path.is_dir():
+            return False
+        if any((path / f).exists() for f in RUN_FILES):
+            return True
+        return bool(STAMP_RE.match(path.name)) and _is_empty_dir(path)
+    except OSError:
+        return False
+
+
+def is_sweep_folder(path: Path) -> bool:
+    try:
+        if (path / "sweep.yaml").is_file():
+            return True
+        return (path / "summary.csv").is_file() and (path / "members").is_dir()
+    except OSError:
+        return False
+
+
+# --- one run ------------------------------------------------------------------------------------
+
+
+def run_info(path: Path) -> RunInfo:
+    """A run folder's row; every unreadable file becomes a line in ``problems``."""
+    path = Path(path)
+    info = RunInfo(
+        path=str(path), folder=path.name, kind="run", name=None, started=None, status="unfinished"
+    )
+    try:
+        _fill_run(info, path)
+    except Exception as exc:  # noqa: BLE001 - a listing shows a broken folder, never crashes
+        info.status = "damaged"
+        info.problems.append(f"cannot read: {_first_line(exc)}")
+    return info
+
+
+def _fill_run(info: RunInfo, path: Path) -> None:
+    problems = info.problems
+    summary, bad = _load_json(path / "summary.json")
+    if bad:
+        problems.append(bad)
+    status = "unfinished" if summary is None else str(summary.get("status"))
+    if summary is not None and status not in RUN_STATUSES:
+        problems.append(f"summary.json: unknown status {status!r}")
+    if summary is not None:
+        final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+        info.steps_done = _int(summary.get("steps_done"))
+        info.final_loss = _float(final.get("loss"))
+        info.final_train_acc = _float(final.get("train_acc"))
+        info.final_test_acc = _float(final.get("test_acc"))
+        info.diverged_at = _int(summary.get("diverged_at"))
+        info.wall_s = _float(summary.get("wall_s"))
+
+    config, bad = _load_yaml(path / "config.yaml")
+    if bad:
+        problems.append(bad)
+    elif config is None and (path / "meta.json").exists():
+        problems.append("config.yaml missing")  # it is written before meta.json
+    if config is not None:
+        info.name = _str(config.get("name"))
+        info.steps_total = _int(_dotted(config, "train.steps"))
+        for attr, key in SETTINGS.items():
+            setattr(info, attr, _setting(attr, _dotted(config, key)))
+        if info.clip == "none":
+            info.clip_max = None
+
+    meta, bad = _load_json(path / "meta.json")
+    if bad:
+        problems.append(bad)
+    elif meta is None and config is not None:
+        problems.append("meta.json missing")
+    if meta is not None:
+        info.started = _iso(meta.get("started_at"))
+        info.finished = _iso(meta.get("finished_at"))
+
+    if status in FINISHED:  # metrics.csv is written just before summary.json
+        bad = _check_csv_header(path / "metrics.csv", "step")
+        if bad:
+            problems.append(bad)
+
+    stamp = STAMP_RE.match(path.name)
+    if info.started is None and stamp:
+        info.started = _stamp_iso(stamp.group(1))
+    if info.name is None and stamp:
+        info.name = stamp.group(2)
+    if info.name is None:
+        info.name = path.name
+    info.status = "damaged" if problems else status
+
+
+# --- one sweep ----------------------------------------------------------------------------------
+
+
+def sweep_info(path: Path) -> RunInfo:
+    """A sweep folder's row: member counts from summary.csv (rows it does not show as finished
+    are checked in their folders, since summary.csv lags a running or killed sweep)."""
+    path = Path(path)
+    info = RunInfo(
+        path=str(path), folder=path.name, kind="sweep", name=None, started=None, status="partial"
+    )
+    try:
+        _fill_sweep(info, path)
+    except Exception as exc:  # noqa: BLE001 - a listing shows a broken folder, never crashes
+        info.status = "damaged"
+        info.problems.append(f"cannot read: {_first_line(exc)}")
+    return info
+
+
+def _fill_sweep(info: RunInfo, path: Path) -> None:
+    problems = info.problems
+    doc, bad = _load_yaml(path / "sweep.yaml")
+    if bad:
+        problems.append(bad)
+    elif doc is None:
+        problems.append("sweep.yaml missing")
+    doc = doc or {}
+    listed = doc.get("members") if isinstance(doc.get("members"), list) else None
+    if doc and listed is None:
+        problems.append("sweep.yaml: no member list")
+    members = [m for m in listed or [] if isinstance(m, dict) and isinstance(m.get("folder"), str)]
+
+    rows: dict[str, dict[str, Any]] = {}  # member folder -> its summary.csv row
+    if (path / "summary.csv").exists():
+        try:
+            df = pd.read_csv(path / "summary.csv")
+            if "run_dir" not in df or "status" not in df:
+                raise ValueError("no run_dir or status column")
+            for r in df.to_dict("records"):
+                rows[str(r["run_dir"]).removeprefix("members/")] = r
+        except (OSError, ValueError):  # pandas' parser errors and UnicodeDecodeError too
+            problems.append("summary.csv: not a readable table")
+
+    if members:
+        labels = [m["folder"] for m in members]
+    elif rows:
+        labels = list(rows)
+    else:
+        labels = [p.name for p in _children(path / "members")]
+
+    members_dir = path / "members"
+    results = [_member_result(members_dir / label, rows.get(label)) for label in labels]
+    counts = dict.fromkeys(MEMBER_STATUSES, 0)
+    for r in results:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    info.n_members = len(labels)
+    info.counts = {s: n for s, n in counts.items() if n}
+
+    done = [(label, r) for label, r in zip(labels, results) if r["final_loss"] is not None]
+    if done:
+        label, best = min(done, key=lambda lr: lr[1]["final_loss"])
+        info.best_member = label
+        info.final_loss = best["final_loss"]
+        info.final_train_acc = best["final_train_acc"]
+        info.final_test_acc = best["final_test_acc"]
+    if done and len(done) == len(results):
+        info.wall_s = math.fsum(r["wall_s"] or 0.0 for r in results)
+
+    info.name = _str(doc.get("name"))
+    base = doc.get("base_config") if isinstance(doc.get("base_config"), dict) else None
+    if base is not None:
+        _sweep_settings(info, base, [m.get("set") or {} for m in members])
+
+    stamp = STAMP_RE.match(path.name)
+    if stamp:
+        info.started = _stamp_iso(stamp.group(1))
+        info.name = info.name or stamp.group(2)
+    info.name = info.name or path.name
+    if listed is None:
+        info.status = "damaged"  # without sweep.yaml's member list a sweep cannot be resumed
+    elif labels and all(r["status"] in FINISHED for r in results):
+        info.status = "completed"
+    else:
+        info.status = "partial"
+
+
+def _member_result(folder: Path, row: dict[str, Any] | None) -> dict[str, Any]:
+    """status, final_* and wall_s of one member: its summary.csv row when that says finished,
+    else its own summary.json."""
+    keys = ("final_loss", "final_train_acc", "final_test_acc", "wall_s")
+    if row is not None and row.get("status") in FINISHED:
+        return {"status": row["status"], **{k: _float(row.get(k)) for k in keys}}
+    out: dict[str, Any] = dict.fromkeys(keys)
+    if not folder.exists():
+        out["status"] = "pending"
+        return out
+    summary, bad = _load_json(folder / "summary.json")
+    if bad or (summary is not None and summary.get("status") not in RUN_STATUSES):
+        out["status"] = "damaged"
+    elif summary is None:
+        out["status"] = "unfinished"
+    else:
+        final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+        out.update(
+            status=summary["status"],
+            final_loss=_float(final.get("loss")),
+            final_train_acc=_float(final.get("train_acc")),
+            final_test_acc=_float(final.get("test_acc")),
+            wall_s=_float(summary.get("wall_s")),
+        )
+    return out
+
+
+def _sweep_settings(info: RunInfo, base: dict[str, Any], sets: list[dict[str, Any]]) -> None:
+    """Each setting from the base config (defaults filled in) and the members' overrides."""
+    from .config import Config
+
+    resolved = _merge(Config().to_dict(), base)
+    info.steps_total = None
+    varied: dict[str, list[Any]] = {}
+    for attr, key in SETTINGS.items():
+        values: list[Any] = []
+        for s in sets or [{}]:
+            v = _setting(attr, _member_value(resolved, s, key))
+            if v not in values:
+                values.append(v)
+        if len(values) == 1:
+            setattr(info, attr, values[0])
+        else:
+            varied[key] = values
+    steps = {repr(_member_value(resolved, s, "train.steps")) for s in sets or [{}]}
+    if len(steps) == 1:
+        info.steps_total = _int(_member_value(resolved, (sets or [{}])[0], "train.steps"))
+    if info.clip == "none":
+        info.clip_max = None
+    info.varied = varied
+
+
+def _member_value(base: dict[str, Any], sets: dict[str, Any], key: str) -> Any:
+    """``key``'s value in a member: the longest override that covers it, else the base's."""
+    best = None
+    for k in sets if isinstance(sets, dict) else {}:
+        if (key == k or key.startswith(k + ".")) and (best is None or len(k) > len(best)):
+            best = k
+    if best is None:
+        return _dotted(base, key)
+    if best == key:
+        return sets[best]
+    return _dotted(sets[best], key[len(best) + 1 :])
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+# --- filtering and sorting ----------------------------------------------------------------------
+
+
+def filter_status(infos: Iterable[RunInfo], status: str | Iterable[str]) -> list[RunInfo]:
+    """The rows whose status is one of ``status`` (a name, comma-separated names, or a list)."""
+    wanted = status.split(",") if isinstance(status, str) else list(status)
+    wanted = [s.strip() for s in wanted if s.strip()]
+    unknown = [s for s in wanted if s not in STATUSES]
+    if unknown or not wanted:
+        raise XorlabError(
+            f"unknown status {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"allowed: {', '.join(STATUSES)}",
+            key="--status",
+        )
+    return [i for i in infos if i.status in wanted]
+
+
+def sort_by(
+    infos: Iterable[RunInfo], key: str = "started", *, reverse: bool = False
+) -> list[RunInfo]:
+    """Sorted by ``key`` in its natural order, None values last whatever the order.
+
+    started: newest first · name, status: A to Z · final_loss: lowest first ·
+    final_train_acc, steps (steps done): highest first. ``reverse`` flips the order.
+    """
+    if key not in SORT_KEYS:
+        raise XorlabError(
+            f"unknown sort key {key!r}; allowed: {', '.join(SORT_KEYS)}", key="--sort"
+        )
+    value = {
+        "started": lambda i: _sort_time(i.started),
+        "name": lambda i: (i.name or "").lower(),
+        "status": lambda i: i.status,
+        "final_loss": lambda i: i.final_loss,
+        "final_train_acc": lambda i: i.final_train_acc,
+        "steps": lambda i: i.steps_done,
+    }[key]
+    descending = (key in ("started", "final_train_acc", "steps")) != reverse
+    items = list(infos)
+    known = [i for i in items if value(i) is not None]
+    unknown = [i for i in items if value(i) is None]
+    known.sort(key=lambda i: i.folder)  # ties: by folder, whatever the direction
+    known.sort(key=value, reverse=descending)
+    return known + unknown
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+STATUS_STYLE = {
+    "completed": "green",
+    "diverged": "red",
+    "interrupted": "yellow",
+    "failed": "bold red",
+    "unfinished": "yellow",
+    "damaged": "magenta",
+    "partial": "yellow",
+}
+
+
+def runs_table(infos: Iterable[RunInfo], *, title: str | None = None) -> Table:
+    """One row per run or sweep: folder, status (and what is damaged), steps, final metrics,
+    settings. A 'started' column only when some folder name does not start with its time
+    (sweep members)."""
+    infos = list(infos)
+    t = Table(title=title, title_justify="left")
+    with_started = any(not STAMP_RE.match(i.folder) for i in infos)
+    with_test = any(i.final_test_acc is not None for i in infos)
+    if with_started:
+        t.add_column("started", no_wrap=True)
+    t.add_column("folder", overflow="fold")
+    t.add_column("status")
+    t.add_column("steps", justify="right", no_wrap=True)
+    t.add_column("loss", justify="right", no_wrap=True)
+    t.add_column("train", justify="right", no_wrap=True)
+    if with_test:
+        t.add_column("test", justify="right", no_wrap=True)
+    t.add_column("settings")
+    for i in infos:
+        cells: list[Any] = [_short_time(i.started)] if with_started else []
+        cells += [
+            Text(i.folder) + (Text("\nsweep", style="dim") if i.kind == "sweep" else Text()),
+            _status_cell(i),
+            _steps_cell(i),
+            _num(i.final_loss, 4),
+            _num(i.final_train_acc, 3),
+        ]
+        if with_test:
+            cells.append(_num(i.final_test_acc, 3))
+        cells.append(settings_text(i))
+        t.add_row(*cells)
+    if any(i.kind == "sweep" and i.best_member for i in infos):
+        t.caption = "a sweep's loss and accuracy are its best member's (lowest final loss)"
+        t.caption_justify = "left"
+    return t
+
+
+def settings_text(info: RunInfo) -> str:
+    """``[3] sigmoid · mse · sgd lr 0.5 · l2 0.0001 · clip norm 1``; a varied setting shows its
+    values in braces: ``lr {0.1, 1}``."""
+    varied = info.varied or {}
+
+    def val(attr: str) -> str:
+        key = SETTINGS[attr]
+        if key in varied:
+            return "{" + ", ".join(_fmt(v) for v in varied[key]) + "}"
+        return _fmt(getattr(info, attr))
+
+    if all(getattr(info, a) is None and SETTINGS[a] not in varied for a in SETTINGS):
+        return "-"
+    parts = [
+        f"{val('hidden')} {val('activation')}",
+        val("loss"),
+        f"{val('optimizer')} lr {val('lr')}",
+    ]
+    if info.regularization == "none" and "regularization.kind" not in varied:
+        parts.append("no penalty")
+    else:
+        parts.append(f"{val('regularization')} {val('reg_strength')}")
+    if info.clip not in ("none", None) or "optim.clip.kind" in varied:
+        parts.append(f"clip {val('clip')} {val('clip_max')}")
+    return " · ".join(parts)
+
+
+def to_json(infos: Iterable[RunInfo]) -> str:
+    """A JSON list, one object per row (``RunInfo.to_dict``)."""
+    return json.dumps([i.to_dict() for i in infos], indent=2) + "\n"
+
+
+def _status_cell(i: RunInfo) -> Text:
+    text = Text(i.status, style=STATUS_STYLE.get(i.status, ""))
+    if i.kind == "run" and i.diverged_at is not None:
+        text.append(f" at {i.diverged_at}")
+    if i.kind == "sweep":
+        done = sum(n for s, n in (i.counts or {}).items() if s in FINISHED)
+        text.append(f" {done}/{i.n_members or 0}")
+        rest = [f"{n} {s}" for s, n in (i.counts or {}).items()]
+        if rest:
+            text.append("\n" + ", ".join(rest), style="dim")
+    for problem in i.problems:
+        text.append("\n" + problem, style=STATUS_STYLE["damaged"])
+    return text
+
+
+def _steps_cell(i: RunInfo) -> str:
+    if i.steps_done is None and i.steps_total is None:
+        return "-"
+    done = "?" if i.steps_done is None else str(i.steps_done)
+    total = "?" if i.steps_total is None else str(i.steps_total)
+    return total if i.kind == "sweep" else f"{done}/{total}"
+
+
+def _short_time(iso: str | None) -> str:
+    t = _parse_time(iso)
+    return "-" if t is None else t.strftime("%Y-%m-%d %H:%M")
+
+
+def _num(v: float | None, digits: int) -> str:
+    return "-" if v is None else f"{v:.{digits}g}"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "?"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+# --- reading helpers ----------------------------------------------------------------------------
+
+
+def _load_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the object, None); (None, None) when the file is missing; (None, problem) when bad."""
+    if not path.exists():
+        return None, None
+    try:
+        obj = read_json(path)
+    except json.JSONDecodeError as exc:
+        return None, f"{path.name}: not valid JSON (line {exc.lineno})"
+    except UnicodeDecodeError:
+        return None, f"{path.name}: not UTF-8 text"
+    except OSError as exc:
+        return None, f"{path.name}: cannot read ({exc.strerror or type(exc).__name__})"
+    if not isinstance(obj, dict):
+        return None, f"{path.name}: expected an object, got {type(obj).__name__}"
+    return obj, None
+
+
+def _load_yaml(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    if not path.exists():
+        return None, None
+    try:
+        obj = yamlio.load_file(path)
+    except XorlabError as exc:
+        where = re.search(r"line \d+, column \d+", exc.message)
+        what = exc.message.split(":", 1)[0]  # "invalid YAML", "cannot read", ...
+        return None, f"{path.name}: {what}" + (f" ({where.group()})" if where else "")
+    if not isinstance(obj, dict):
+        return None, f"{path.name}: expected a mapping, got {type(obj).__name__}"
+    return obj, None
+
+
+def _check_csv_header(path: Path, first_column: str) -> str | None:
+    """A problem when the CSV is missing or does not start with ``first_column``; reads only the
+    first line, so listing many runs stays fast."""
+    try:
+        with path.open("rb") as f:
+            head = f.readline(4096).decode("utf-8")
+    except FileNotFoundError:
+        return f"{path.name} missing"
+    except UnicodeDecodeError:
+        return f"{path.name}: not UTF-8 text"
+    except OSError as exc:
+        return f"{path.name}: cannot read ({exc.strerror or type(exc).__name__})"
+    if head.split(",", 1)[0].strip() != first_column:
+        return f"{path.name}: no '{first_column}' column"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _dotted(mapping: Any, key: str) -> Any:
+    node = mapping
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _setting(attr: str, v: Any) -> Any:
+    """A setting's value, if it has the expected type; else None."""
+    if attr == "hidden":
+        ok = isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        return list(v) if ok else None
+    if attr in ("lr", "reg_strength", "clip_max"):
+        return _float(v)
+    return _str(v)
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return int(v)  # summary.csv: an int column with blanks reads as float
+    return None
+
+
+def _float(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        try:  # numpy scalars from pandas
+            v = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return _json_safe(obj.item())  # numpy scalars
+    return obj
+
+
+# --- times --------------------------------------------------------------------------------------
+
+
+def _parse_time(text: Any) -> _dt.datetime | None:
+    """An aware datetime from ISO text (a naive one is taken as local time)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        t = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return t.astimezone() if t.tzinfo is None else t
+
+
+def _iso(text: Any) -> str | None:
+    t = _parse_time(text)
+    return None if t is None else t.isoformat(timespec="seconds")
+
+
+def _stamp_iso(stamp: str) -> str | None:
+    """``20250101-120000`` (local time, as rundir names folders) -> ISO 8601 with the offset."""
+    try:
+        t = _dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S")
+    except ValueError:
+        return None
+    return t.astimezone().isoformat(timespec="seconds")
+
+
+def _sort_time(text: str | None) -> float | None:
+    t = _parse_time(text)
+    return None if t is None else t.timestamp()
