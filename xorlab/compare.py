@@ -285,7 +285,7 @@ def overlay_figure(runs: Sequence[RunData], *, title: str | None = None) -> Figu
     handles = []
     for r, label, color in zip(runs, labels, colors):
         m = _thin(r.metrics)
-        few = {"marker": "o", "ms": 3.5} if 0 < len(m) <= 25 else {}
+        few: dict[str, Any] = {"marker": "o", "ms": 3.5} if 0 < len(m) <= 25 else {}
         _curve(ax_loss, m, "loss", color=color, lw=1.7, positive=log, **few)
         _curve(ax_acc, m, "train_acc", color=color, lw=1.7, **few)
         _curve(ax_acc, m, "test_acc", color=color, lw=1.3, ls="--", alpha=0.85, **few)
@@ -306,8 +306,9 @@ def overlay_figure(runs: Sequence[RunData], *, title: str | None = None) -> Figu
     )
     ax_acc.grid(True, alpha=0.3)
     if any(r.diverged_at is not None for r in runs):
-        cross = {"ls": "none", "marker": "x", "ms": 8, "mew": 2}
-        handles.append(Line2D([], [], color="#444444", label=labels[-1], **cross))
+        handles.append(
+            Line2D([], [], color="#444444", ls="none", marker="x", ms=8, mew=2, label=labels[-1])
+        )
     for ax in (ax_loss, ax_acc):
         _share_step_limits(ax, runs)
     fig.legend(
@@ -342,7 +343,8 @@ def overlay_title(runs: Sequence[RunData]) -> str:
     else:
         head = f"{len(runs)} runs: {len(names)} settings differ"
     shared = _shared_facts(runs[0].config, set(diff)) if runs else ""
-    return head + (f"\nshared: {shared}" if shared else "")
+    what = "settings" if len(runs) == 1 else "shared"
+    return head + (f"\n{what}: {shared}" if shared else "")
 
 
 def _shared_facts(cfg: dict[str, Any], differ: set[str]) -> str:
@@ -469,6 +471,8 @@ def _style_loss(ax: Axes, all_loss: np.ndarray, log: bool) -> None:
 
 
 def _share_step_limits(ax: Axes, runs: Sequence[RunData]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     """The same step range on both plots: every run's logged steps and divergence point."""
     ends = [float(s.max()) for r in runs if (s := _values(r.metrics, "step")).size]
     ends += [float(r.diverged_at) for r in runs if r.diverged_at is not None]
@@ -478,3 +482,4 @@ def _share_step_limits(ax: Axes, runs: Sequence[RunData]) -> None:
         hi = lo + 1.0
     pad = 0.02 * (hi - lo)
     ax.set_xlim(lo - pad, hi + pad)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps: no 2.5

@@ -188,7 +188,7 @@ def _fill_run(info: RunInfo, path: Path) -> None:
     if summary is not None and status not in RUN_STATUSES:
         problems.append(f"summary.json: unknown status {status!r}")
     if summary is not None:
-        final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+        final = _final_block(summary)
         info.steps_done = _int(summary.get("steps_done"))
         info.final_loss = _float(final.get("loss"))
         info.final_train_acc = _float(final.get("train_acc"))
@@ -301,9 +301,8 @@ def _fill_sweep(info: RunInfo, path: Path) -> None:
         info.wall_s = math.fsum(r["wall_s"] or 0.0 for r in results)
 
     info.name = _str(doc.get("name"))
-    base = doc.get("base_config") if isinstance(doc.get("base_config"), dict) else None
-    if base is not None:
-        _sweep_settings(info, base, [m.get("set") or {} for m in members])
+    if members:
+        _sweep_settings(info, doc, members)
 
     stamp = STAMP_RE.match(path.name)
     if stamp:
@@ -334,7 +333,7 @@ def _member_result(folder: Path, row: dict[str, Any] | None) -> dict[str, Any]:
     elif summary is None:
         out["status"] = "unfinished"
     else:
-        final = summary.get("final") if isinstance(summary.get("final"), dict) else {}
+        final = _final_block(summary)
         out.update(
             status=summary["status"],
             final_loss=_float(final.get("loss")),
@@ -345,35 +344,44 @@ def _member_result(folder: Path, row: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _sweep_settings(info: RunInfo, base: dict[str, Any], sets: list[dict[str, Any]]) -> None:
-    """Each setting from the base config (defaults filled in) and the members' overrides."""
+def _sweep_settings(info: RunInfo, doc: dict[str, Any], members: list[dict[str, Any]]) -> None:
+    """Each setting of each member, from sweep.yaml alone: the member's base config (its
+    variant's own, else the sweep's ``base_config``; defaults filled in) and its ``set``.
+    A setting all members share goes in its field; one that differs, in ``varied``."""
     from .config import Config
 
-    resolved = _merge(Config().to_dict(), base)
-    info.steps_total = None
+    defaults = Config().to_dict()
+    bases = {}
+    for name, raw in _dict(doc.get("variant_configs")).items():
+        bases[name] = _merge(defaults, _dict(raw))
+    common = _merge(defaults, _dict(doc.get("base_config")))
+    configs = [(bases.get(str(m.get("variant")), common), _dict(m.get("set"))) for m in members]
     varied: dict[str, list[Any]] = {}
     for attr, key in SETTINGS.items():
         values: list[Any] = []
-        for s in sets or [{}]:
-            v = _setting(attr, _member_value(resolved, s, key))
+        for base, sets in configs:
+            v = _setting(attr, _member_value(base, sets, key))
             if v not in values:
                 values.append(v)
         if len(values) == 1:
             setattr(info, attr, values[0])
         else:
             varied[key] = values
-    steps = {repr(_member_value(resolved, s, "train.steps")) for s in sets or [{}]}
-    if len(steps) == 1:
-        info.steps_total = _int(_member_value(resolved, (sets or [{}])[0], "train.steps"))
+    steps = {_int(_member_value(base, sets, "train.steps")) for base, sets in configs}
+    info.steps_total = steps.pop() if len(steps) == 1 else None
     if info.clip == "none":
         info.clip_max = None
     info.varied = varied
 
 
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
 def _member_value(base: dict[str, Any], sets: dict[str, Any], key: str) -> Any:
     """``key``'s value in a member: the longest override that covers it, else the base's."""
     best = None
-    for k in sets if isinstance(sets, dict) else {}:
+    for k in sets:
         if (key == k or key.startswith(k + ".")) and (best is None or len(k) > len(best)):
             best = k
     if best is None:
@@ -610,6 +618,11 @@ def _check_csv_header(path: Path, first_column: str) -> str | None:
     if head.split(",", 1)[0].strip() != first_column:
         return f"{path.name}: no '{first_column}' column"
     return None
+
+
+def _final_block(summary: dict[str, Any]) -> dict[str, Any]:
+    final = summary.get("final")
+    return final if isinstance(final, dict) else {}
 
 
 def _first_line(exc: BaseException) -> str:

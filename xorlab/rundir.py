@@ -190,21 +190,11 @@ class RunFolder:
         write_json(self.path / "meta.json", meta(started_at, now_iso(), argv))
         write_json(self.path / "summary.json", summary(result, wall_s))
 
-    def write_failure(self, error_text: str, *, started_at: str, wall_s: float) -> None:
+    def write_failure(self, error_text: str) -> None:
+        """A member that raised or whose worker died: error.txt, then status ``failed``."""
         atomic_write_text(self.path / "error.txt", error_text)
-        write_json(
-            self.path / "summary.json",
-            {
-                "status": "failed",
-                "steps_done": 0,
-                "diverged_at": None,
-                "final": {"loss": None, "train_acc": None, "test_acc": None},
-                "best": {"train_acc": None, "step": None},
-                "wall_s": wall_s,
-                "steps_per_s": None,
-                "error": error_text.strip().splitlines()[-1] if error_text.strip() else "",
-            },
-        )
+        lines = error_text.strip().splitlines()
+        write_status(self.path, "failed", lines[-1] if lines else "")
 
 
 def summary(result: Any, wall_s: float) -> dict[str, Any]:
@@ -299,7 +289,7 @@ def member_row_values(run_dir: Path) -> dict[str, Any]:
 
 
 def write_status(run_dir: Path, status: str, note: str = "") -> None:
-    """A summary.json for a member that never produced a result (interrupted)."""
+    """A summary.json for a run that produced no result (failed or interrupted)."""
     write_json(
         run_dir / "summary.json",
         {

@@ -221,5 +221,5 @@ def _handle(
         run.write_result(out.result, started_at=out.started_at, wall_s=out.wall_s)
         progress.diverged += out.result.status == "diverged"
     else:
-        run.write_failure(event.error, started_at=now_iso(), wall_s=0.0)
+        run.write_failure(event.error)
         progress.failed += 1
