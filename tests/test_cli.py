@@ -226,7 +226,9 @@ def test_gradcheck_fails_above_tolerance(tiny_config):
     assert res.exit_code == 1 and "FAIL" in res.output
 
 
-@pytest.mark.parametrize("command", ["train", "validate", "explain", "gradcheck"])
+@pytest.mark.parametrize(
+    "command", ["train", "sweep", "runs", "compare", "validate", "explain", "gradcheck"]
+)
 def test_help(command):
     res = invoke(command, "--help")
     assert res.exit_code == 0 and "Usage" in res.output
@@ -298,3 +300,35 @@ def test_runs_started_together_never_share_a_folder(tmp_path):
     ]  # fmt: skip
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert len(set(outs)) == 6 and len(list(tmp_path.iterdir())) == 6
+
+
+def test_runs_lists_and_json_round_trips(tiny_config, runs_dir, tmp_path):
+    for lr in ("0.1", "0.2"):
+        assert invoke("train", tiny_config, "--runs-dir", runs_dir, "-q", "--set",
+                      f"optim.lr={lr}").exit_code == 0  # fmt: skip
+    res = invoke("runs", runs_dir)
+    assert res.exit_code == 0, res.output
+    assert res.output.count("-tiny-") >= 2 or "tiny" in res.output
+    res = invoke("runs", runs_dir, "--json")
+    import io
+
+    df = pd.read_json(io.StringIO(res.output))
+    assert len(df) == 2 and set(df["status"]) == {"completed"}
+    res = invoke("runs", runs_dir, "--status", "diverged", "--json")
+    assert json.loads(res.output) == []
+    assert invoke("runs", runs_dir, "--sort", "bogus").exit_code == 2
+    assert invoke("runs", tmp_path / "nope").exit_code == 2
+
+
+def test_compare_lists_exactly_the_differing_keys(tiny_config, runs_dir, tmp_path):
+    assert invoke("train", tiny_config, "--runs-dir", runs_dir / "a", "-q").exit_code == 0
+    assert invoke("train", tiny_config, "--runs-dir", runs_dir / "b", "-q", "--set",
+                  "optim.lr=0.2", "--set", "model.hidden=[6]").exit_code == 0  # fmt: skip
+    a, b = only_run(runs_dir / "a"), only_run(runs_dir / "b")
+    res = invoke("compare", a, b, "--out", tmp_path / "cmp")
+    assert res.exit_code == 0, res.output
+    assert "optim.lr" in res.output and "model.hidden" in res.output
+    assert "optim.kind" not in res.output and "data.n" not in res.output
+    assert (tmp_path / "cmp" / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert invoke("compare", a).exit_code == 2
+    assert invoke("compare", a, tmp_path).exit_code == 2

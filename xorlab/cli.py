@@ -111,6 +111,42 @@ def sweep(
 
 
 @app.command()
+def runs(
+    folder: Annotated[Path, typer.Argument(metavar="[DIR]", help="Folder of runs.")] = Path("runs"),
+    status: Annotated[
+        str | None, typer.Option(help="Only these statuses, e.g. completed,diverged.")
+    ] = None,
+    sort: Annotated[
+        str, typer.Option(help="started, name, status, final_loss, final_train_acc, steps.")
+    ] = "started",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run.")] = False,
+) -> None:
+    """List runs and sweeps, newest first."""
+    from .commands import runs_command
+
+    try:
+        runs_command(folder, status, sort, as_json, out)
+    except XorlabError as exc:
+        fail(exc)
+
+
+@app.command()
+def compare(
+    paths: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write compare.png (and .json) here.")
+    ] = None,
+) -> None:
+    """Put runs side by side: the config keys that differ, final metrics, one overlay figure."""
+    from .commands import compare_command
+
+    try:
+        compare_command(paths, out_dir, out)
+    except XorlabError as exc:
+        fail(exc)
+
+
+@app.command()
 def validate(file: Annotated[Path, typer.Argument(help="A config or sweep YAML file.")]) -> None:
     """Check a config or sweep file without running anything."""
     from .commands import validate_command

@@ -422,3 +422,45 @@ def best_table(summary: Any, n: int = 10) -> Table:
             _fmt(None if pd.isna(r["final_train_acc"]) else float(r["final_train_acc"]), 3),
         )
     return t
+
+
+# --- runs and compare ---------------------------------------------------------------------------
+
+
+def runs_command(
+    folder: Path, status: str | None, sort: str, as_json: bool, console: Console
+) -> None:
+    from .listing import SORT_KEYS, filter_status, runs_table, scan, sort_by, to_json
+
+    if sort not in SORT_KEYS:
+        raise XorlabError(f"must be one of {', '.join(SORT_KEYS)}, got {sort!r}", key="--sort")
+    if not folder.exists() and folder == Path("runs"):
+        infos = []  # a fresh project: nothing run yet
+    else:
+        infos = scan(folder)
+    if status:
+        infos = filter_status(infos, status)
+    infos = sort_by(infos, sort)
+    if as_json:
+        import sys
+
+        sys.stdout.write(to_json(infos) + "\n")
+        return
+    if not infos:
+        console.print(f"no runs in {folder}", markup=False)
+        return
+    console.print(runs_table(infos))
+
+
+def compare_command(paths: list[Path], out_dir: Path | None, console: Console) -> None:
+    from .compare import compare_table, load_runs, overlay_figure_png
+    from .rundir import atomic_write_bytes
+
+    if len(paths) < 2:
+        raise XorlabError("give at least two run folders", key="compare")
+    runs = load_runs(paths)
+    console.print(compare_table(runs))
+    target = out_dir if out_dir is not None else Path.cwd()
+    target.mkdir(parents=True, exist_ok=True)
+    png = atomic_write_bytes(target / "compare.png", overlay_figure_png(runs))
+    console.print(f"overlay figure: {png}", markup=False, soft_wrap=True)

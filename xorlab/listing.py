@@ -70,6 +70,7 @@ class RunInfo:
     status: str
     finished: str | None = None
     problems: list[str] = field(default_factory=list)  # what is damaged, one line each
+    note: str | None = None  # why a run failed or stopped (summary.json's note or error)
     sweep: str | None = None  # for a sweep member: the sweep folder's name
     steps_done: int | None = None
     steps_total: int | None = None  # train.steps from config.yaml
@@ -77,7 +78,7 @@ class RunInfo:
     final_train_acc: float | None = None
     final_test_acc: float | None = None
     diverged_at: int | None = None
-    wall_s: float | None = None
+    wall_s: float | None = None  # a sweep's: the sum over its members, once all have finished
     hidden: list[int] | None = None
     activation: str | None = None
     loss: str | None = None
@@ -173,7 +174,7 @@ def run_info(path: Path) -> RunInfo:
     )
     try:
         _fill_run(info, path)
-    except Exception as exc:  # noqa: BLE001 - a listing shows a broken folder, never crashes
+    except Exception as exc:  # a listing shows a broken folder, never crashes
         info.status = "damaged"
         info.problems.append(f"cannot read: {_first_line(exc)}")
     return info
@@ -195,6 +196,7 @@ def _fill_run(info: RunInfo, path: Path) -> None:
         info.final_test_acc = _float(final.get("test_acc"))
         info.diverged_at = _int(summary.get("diverged_at"))
         info.wall_s = _float(summary.get("wall_s"))
+        info.note = _str(summary.get("note")) or _str(summary.get("error")) or None
 
     config, bad = _load_yaml(path / "config.yaml")
     if bad:
@@ -245,7 +247,7 @@ def sweep_info(path: Path) -> RunInfo:
     )
     try:
         _fill_sweep(info, path)
-    except Exception as exc:  # noqa: BLE001 - a listing shows a broken folder, never crashes
+    except Exception as exc:  # a listing shows a broken folder, never crashes
         info.status = "damaged"
         info.problems.append(f"cannot read: {_first_line(exc)}")
     return info
@@ -297,8 +299,8 @@ def _fill_sweep(info: RunInfo, path: Path) -> None:
         info.final_loss = best["final_loss"]
         info.final_train_acc = best["final_train_acc"]
         info.final_test_acc = best["final_test_acc"]
-    if done and len(done) == len(results):
-        info.wall_s = math.fsum(r["wall_s"] or 0.0 for r in results)
+    if results and all(r["status"] in FINISHED for r in results):
+        info.wall_s = math.fsum(r["wall_s"] or 0.0 for r in results)  # compute time, not elapsed
 
     info.name = _str(doc.get("name"))
     if members:
@@ -537,6 +539,8 @@ def _status_cell(i: RunInfo) -> Text:
         rest = [f"{n} {s}" for s, n in (i.counts or {}).items()]
         if rest:
             text.append("\n" + ", ".join(rest), style="dim")
+    if i.note:
+        text.append("\n" + i.note, style="dim")
     for problem in i.problems:
         text.append("\n" + problem, style=STATUS_STYLE["damaged"])
     return text
@@ -590,6 +594,7 @@ def _load_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _load_yaml(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """Like ``_load_json``, through yamlio (libyaml's parser, yamlio's checks and messages)."""
     if not path.exists():
         return None, None
     try:
