@@ -27,9 +27,9 @@ from xorlab.config import validate
 from xorlab.train import train
 
 
-def plain_loop(hidden: int, steps: int, lr: float = 0.5, lam: float = 1e-4) -> float:
+def plain_loop(hidden: int, steps: int, lr: float = 0.5, lam: float = 1e-4, seed: int = 0) -> float:
     """The tutorial's loop, written directly: sigmoid/MSE, no biases, L2, loss + accuracy."""
-    rs = np.random.RandomState(0)
+    rs = np.random.RandomState(seed)
     X = np.random.RandomState(0).randn(300, 2)
     cls = np.logical_xor(X[:, 0] > 0, X[:, 1] > 0).astype(int)
     Y = np.eye(2)[cls]
@@ -63,6 +63,100 @@ def xorlab_train(hidden: int, steps: int) -> float:
     return float(train(cfg).final["loss"] or 0.0)
 
 
+def _pool_task(args: tuple[int, float, float, int, int]) -> float:
+    hidden, lr, lam, seed, steps = args
+    return plain_loop(hidden, steps, lr, lam, seed)
+
+
+def hand_written_pool(steps: int) -> float:
+    """The 120-member sweep as a plain 2-process pool over the plain loop: no files written."""
+    import multiprocessing as mp
+
+    tasks = [
+        (h, lr, lam, seed, steps)
+        for h in (3, 50)
+        for lr in (0.1, 0.3, 1.0, 3.0)
+        for lam in (0.0, 1e-4, 1e-2)
+        for seed in range(5)
+    ]
+    with mp.get_context("forkserver").Pool(2) as pool:
+        return float(sum(pool.map(_pool_task, tasks)))
+
+
+def xorlab_sweep(steps: int, workdir: Path) -> float:
+    """`xorlab sweep benchmarks/sweep120.yaml --jobs 2` as a user runs it (a new process)."""
+    import subprocess
+
+    cmd = [
+        str(Path(sys.executable).parent / "xorlab"),
+        "sweep",
+        str(Path(__file__).parent / "sweep120.yaml"),
+        "--jobs",
+        "2",
+        "--quiet",
+        "--runs-dir",
+        str(workdir),
+        "--set",
+        f"train.steps={steps}",
+    ]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return 0.0
+
+
+def naive_artifacts(result: Any) -> int:
+    """What a plot-per-frame script does: a new pyplot figure per PNG and per GIF frame, a
+    200x200 contourf boundary, savefig, then Pillow for the GIF."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from xorlab import nn
+    from xorlab.train import net_spec
+
+    spec = net_spec(result.config)
+    X = result.data.X_train
+    m = result.metrics
+    xs = np.linspace(X[:, 0].min() - 0.5, X[:, 0].max() + 0.5, 200)
+    ys = np.linspace(X[:, 1].min() - 0.5, X[:, 1].max() + 0.5, 200)
+    xx, yy = np.meshgrid(xs, ys)
+    grid = np.c_[xx.ravel(), yy.ravel()]
+
+    def panel(params: Any, upto: int, dpi: int) -> bytes:
+        fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
+        mm = m[m["step"] <= upto]
+        axes[0].plot(mm["step"], mm["train_acc"])
+        axes[0].set_xlabel("training step")
+        with np.errstate(all="ignore"):
+            out, _ = nn.forward(params, grid, spec)
+        axes[1].contourf(xx, yy, out[:, 1].reshape(xx.shape), 20, cmap="RdBu")
+        axes[1].scatter(X[:, 0], X[:, 1], c=result.data.y_train[:, 1], cmap="RdBu", s=12)
+        axes[2].plot(mm["step"], mm["loss"])
+        axes[2].set_yscale("log")
+        fig.suptitle(result.config.name)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        plt.close(fig)
+        return buf.getvalue()
+
+    size = len(panel(result.final_params, 10**9, 100))  # panel.png
+    frames = [
+        Image.open(io.BytesIO(panel(f.params, f.step, 80))).convert("P") for f in result.frames
+    ]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=150)
+    return size + len(buf.getvalue())
+
+
+def xorlab_artifacts(result: Any) -> int:
+    from xorlab.plots import render_run_bytes
+
+    return sum(len(b) for b in render_run_bytes(result, gif=True).values())
+
+
 def measure(fn: Any, *args: Any, repeats: int) -> dict[str, float]:
     walls, cpus = [], []
     for _ in range(repeats):
@@ -93,48 +187,103 @@ def environment() -> dict[str, Any]:
     return info
 
 
+def seed_study_end_to_end(workdir: Path, tiny: bool) -> float:
+    """`xorlab sweep configs/sweeps/seed_study.yaml --jobs 2`, then `xorlab report` on it."""
+    import subprocess
+
+    exe = str(Path(sys.executable).parent / "xorlab")
+    repo = Path(__file__).resolve().parent.parent
+    extra = ["--set", "train.steps=20", "--set", "plots.enabled=false"] if tiny else []
+    out = subprocess.run(
+        [exe, "sweep", str(repo / "configs/sweeps/seed_study.yaml"), "--jobs", "2", "--quiet",
+         "--runs-dir", str(workdir), *extra],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    folder = out.stdout.strip().splitlines()[-1]
+    subprocess.run([exe, "report", folder, "--quiet"], check=False, capture_output=True)
+    return 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tiny", action="store_true", help="a few steps, to check the suite runs")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = ap.parse_args(argv)
     steps, repeats = (20, 1) if args.tiny else (2000, 5)
+    sweep_steps, sweep_repeats = (5, 1) if args.tiny else (1000, 3)
+
+    import tempfile
 
     rows = []
+
+    def add(workload: str, reference: str, ours: dict, ref: dict | None, unit: str,
+            n: float) -> None:  # fmt: skip
+        row = {
+            "workload": workload,
+            "reference": reference,
+            "ours_wall_s": ours["wall_s"],
+            "ours_cpu_s": ours["cpu_s"],
+            "ref_wall_s": ref["wall_s"] if ref else None,
+            "ref_cpu_s": ref["cpu_s"] if ref else None,
+            "ratio": ours["wall_s"] / ref["wall_s"] if ref else None,
+            "unit": unit,
+            "ours_per_unit": ours["wall_s"] / n,
+            "ref_per_unit": ref["wall_s"] / n if ref else None,
+        }
+        rows.append(row)
+
     for hidden in (3, 50):
         ref = measure(plain_loop, hidden, steps, repeats=repeats)
         ours = measure(xorlab_train, hidden, steps, repeats=repeats)
-        rows.append(
-            {
-                "workload": f"train step, {hidden} hidden, full batch 300, metrics every step",
-                "reference": "plain NumPy loop",
-                "ours_us_per_step": 1e6 * ours["wall_s"] / steps,
-                "ref_us_per_step": 1e6 * ref["wall_s"] / steps,
-                "ratio": ours["wall_s"] / ref["wall_s"],
-                "ours_cpu_ratio": ours["cpu_s"] / max(ref["cpu_s"], 1e-9),
-                "steps_per_s": steps / ours["wall_s"],
-            }
-        )
+        add(f"train() step, {hidden} hidden, full batch 300, metrics every step",
+            "plain NumPy loop", ours, ref, "µs/step", steps / 1e6)  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = measure(hand_written_pool, sweep_steps, repeats=sweep_repeats)
+        ours = measure(xorlab_sweep, sweep_steps, Path(tmp), repeats=sweep_repeats)
+        add(f"120-member sweep, {sweep_steps} steps each, --jobs 2 (wall; cpu is the driver's)",
+            "hand-written 2-process pool", ours, ref, "s", 1.0)  # fmt: skip
+
+    frames = 3 if args.tiny else 40
+    cfg = validate(
+        {
+            "model": {"hidden": [50], "bias": True},
+            "optim": {"lr": 3.0},
+            "train": {"steps": 100 if args.tiny else 1000},
+            "plots": {"gif_frames": frames},
+        }
+    )
+    result = train(cfg)
+    ref = measure(naive_artifacts, result, repeats=1 if args.tiny else 3)
+    ours = measure(xorlab_artifacts, result, repeats=1 if args.tiny else 3)
+    add(f"one run's plots: 4 PNGs + {frames}-frame GIF", "naive pyplot re-render per frame",
+        ours, ref, "s", 1.0)  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = measure(seed_study_end_to_end, Path(tmp), args.tiny, repeats=1)
+        add("seed study end to end: sweep --jobs 2 + report", "-", ours, None, "s", 1.0)
 
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"xorlab benchmarks ({'tiny' if args.tiny else 'full'}; medians of {repeats})")
-    for col in ("workload", "ours µs/step", "reference µs/step", "ratio", "steps/s"):
+    t = Table(title=f"xorlab benchmarks ({'tiny' if args.tiny else 'full'}; medians)")
+    for col in ("workload", "ours", "reference", "ratio", "ours cpu / ref cpu"):
         t.add_column(col, justify="left" if col == "workload" else "right")
     for r in rows:
+        fmt = "{:.1f} µs/step" if r["unit"] == "µs/step" else "{:.2f} s"
+        cpu = None if r["ref_cpu_s"] is None else r["ours_cpu_s"] / max(r["ref_cpu_s"], 1e-9)
         t.add_row(
-            r["workload"],
-            f"{r['ours_us_per_step']:.1f}",
-            f"{r['ref_us_per_step']:.1f}",
-            f"{r['ratio']:.2f}x",
-            f"{r['steps_per_s']:,.0f}",
+            f"{r['workload']}\n[dim]vs {r['reference']}[/]",
+            fmt.format(r["ours_per_unit"]),
+            "-" if r["ref_per_unit"] is None else fmt.format(r["ref_per_unit"]),
+            "-" if r["ratio"] is None else f"{r['ratio']:.2f}x",
+            "-" if cpu is None else f"{cpu:.2f}",
         )
-    Console().print(t)
+    Console(width=140).print(t)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"environment": environment(), "tiny": args.tiny, "steps": steps, "rows": rows}
+    result_doc = {"environment": environment(), "tiny": args.tiny, "rows": rows}
     path = args.out / ("bench-tiny.json" if args.tiny else "bench.json")
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path.write_text(json.dumps(result_doc, indent=2) + "\n")
     print(f"wrote {path}")
     return 0
 

@@ -1,0 +1,23 @@
+"""The benchmark suite runs (in its tiny mode) so it cannot rot; no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_benchmark_suite_runs_in_tiny_mode(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("bench", None)
+    import bench
+
+    assert bench.main(["--tiny", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "bench-tiny.json").read_text())
+    workloads = [r["workload"] for r in doc["rows"]]
+    assert len(workloads) == 5 and any("120-member sweep" in w for w in workloads)
+    assert all(r["ours_wall_s"] > 0 for r in doc["rows"])
+    assert doc["environment"]["numpy"] and "blas" in doc["environment"]
+    assert "ratio" in capsys.readouterr().out
