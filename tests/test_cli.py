@@ -227,7 +227,7 @@ def test_gradcheck_fails_above_tolerance(tiny_config):
 
 
 @pytest.mark.parametrize(
-    "command", ["train", "sweep", "runs", "compare", "validate", "explain", "gradcheck"]
+    "command", ["train", "sweep", "report", "runs", "compare", "validate", "explain", "gradcheck"]
 )
 def test_help(command):
     res = invoke(command, "--help")

@@ -95,6 +95,9 @@ def sweep(
     max_runs: Annotated[int, typer.Option(min=1, help="Refuse sweeps with more members.")] = 10000,
     runs_dir: Annotated[Path, typer.Option(help="Where sweep folders go.")] = Path("runs"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the members and exit.")] = False,
+    report: Annotated[
+        bool, typer.Option("--report", help="Write the sweep's report when it is done.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the folder.")] = False,
 ) -> None:
     """Run many configs (variants, grids, random draws, seeds) in parallel; resumable."""
@@ -103,11 +106,33 @@ def sweep(
     try:
         code = sweep_command(
             sweep_file, set_ or [], jobs, executor, scheduler, resume, max_runs, runs_dir,
-            dry_run, quiet, out,
+            dry_run, quiet, out, report=report,
         )  # fmt: skip
     except XorlabError as exc:
         fail(exc)
     raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Run or sweep folders.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Report folder (default: PATH/report).")
+    ] = None,
+    x: Annotated[str | None, typer.Option("--x", help="Sweep key across the heatmap.")] = None,
+    y: Annotated[str | None, typer.Option("--y", help="Sweep key down the heatmap.")] = None,
+    metric: Annotated[
+        str, typer.Option(help="final_loss, final_train_acc, final_test_acc, diverged_at, ...")
+    ] = "final_loss",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the paths.")] = False,
+) -> None:
+    """Write an HTML page, a markdown file and PNG figures for runs and sweeps."""
+    from .commands import report_command
+
+    try:
+        report_command(paths, out_dir, x, y, metric, quiet, out)
+    except XorlabError as exc:
+        fail(exc)
 
 
 @app.command()

@@ -327,6 +327,8 @@ def sweep_command(
     dry_run: bool,
     quiet: bool,
     console: Console,
+    *,
+    report: bool = False,
 ) -> int:
     import os
 
@@ -393,6 +395,8 @@ def sweep_command(
         )
     if outcome.interrupted:
         return EXIT_INTERRUPTED
+    if report:
+        report_command([outcome.folder], None, None, None, "final_loss", quiet, console)
     return EXIT_FAILED if outcome.n_failed else EXIT_OK
 
 
@@ -464,3 +468,34 @@ def compare_command(paths: list[Path], out_dir: Path | None, console: Console) -
     target.mkdir(parents=True, exist_ok=True)
     png = atomic_write_bytes(target / "compare.png", overlay_figure_png(runs))
     console.print(f"overlay figure: {png}", markup=False, soft_wrap=True)
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def report_command(
+    paths: list[Path],
+    out_dir: Path | None,
+    x: str | None,
+    y: str | None,
+    metric: str,
+    quiet: bool,
+    console: Console,
+) -> None:
+    import time
+
+    from .report import build_report
+
+    for path in paths:
+        if out_dir is None:
+            target = None
+        else:
+            target = out_dir if len(paths) == 1 else out_dir / path.resolve().name
+        t0 = time.perf_counter()
+        folder = build_report(path, out=target, x=x, y=y, metric=metric)
+        index = folder / "index.html"
+        if quiet:
+            console.print(str(index), markup=False, soft_wrap=True)
+        else:
+            took = time.perf_counter() - t0
+            console.print(f"report: {index}  ({took:.1f} s)", markup=False, soft_wrap=True)

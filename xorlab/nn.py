@@ -11,6 +11,13 @@ Every function is written for any number of leading axes: a stack of K networks 
 ``(K, fan_in, fan_out)`` and batches ``(K, N, d)``; ``@``, ``swapaxes(-1, -2)`` and reductions
 over negative axes make the same code train one network or a population.
 
+Per-network scalars follow the same rule: the penalty's ``strength`` may be one value per network
+(an array ``(K,)``); it is reshaped to broadcast against ``(K, ...)`` and rounded to the
+parameters' dtype exactly as numpy rounds a Python float (see ``scalar_for``).
+
+Intermediate arrays are made once and then updated in place (``out=``): the same arithmetic, in
+the same order, as the textbook expressions in the docstrings, without a temporary per operation.
+
 This module imports only numpy.
 """
 
@@ -18,11 +25,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
 Params = dict[str, np.ndarray]
 Array = np.ndarray
+_sum = np.add.reduce  # what ndarray.sum calls, without its Python wrapper
+
+
+def scalar_for(x: float | Array, like: Array) -> float | Array:
+    """A scalar coefficient ready to combine with ``like``.
+
+    A Python number passes unchanged (numpy rounds it to ``like``'s dtype). A per-network array
+    ``(K,)`` is rounded to ``like``'s dtype the same way and reshaped to ``(K, 1, ...)`` so it
+    broadcasts over ``like``'s trailing axes: K networks then get exactly the numbers each would
+    get alone.
+    """
+    if not isinstance(x, np.ndarray):
+        return x
+    return x.astype(like.dtype, copy=False).reshape(x.shape + (1,) * (like.ndim - x.ndim))
 
 
 # --- activations: each function beside its derivative, written from the output h ---------------
@@ -32,33 +55,42 @@ Array = np.ndarray
 _SIGMOID_CLIP = {np.dtype("float64"): 700.0, np.dtype("float32"): 80.0}
 
 
-def sigmoid(z: Array) -> Array:
-    """sigmoid(z) = 1 / (1 + exp(-z)), with z clipped so exp never overflows.
+def sigmoid(z: Array, out: Array | None = None) -> Array:
+    """sigmoid(z) = 1 / (1 + exp(-z)), with z clipped to [-lim, lim] so exp never overflows.
 
-    (0.5 + 0.5*tanh(z/2) is as stable but np.tanh costs ~2.5x np.exp.)
+    Only the lower bound needs applying: above lim, 1 + exp(-z) is already 1.0 exactly, clipped
+    or not. ``out`` may be ``z`` itself. (0.5 + 0.5*tanh(z/2) is as stable but np.tanh costs
+    ~2.5x np.exp.)
     """
     lim = _SIGMOID_CLIP.get(z.dtype, 700.0)
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -lim, lim)))
+    e = np.maximum(z, -lim, out=out)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    e += 1.0
+    return np.divide(1.0, e, out=e)
 
 
 def sigmoid_der(h: Array) -> Array:
     """sigmoid'(z) = h * (1 - h)."""
-    return h * (1.0 - h)
+    d = np.subtract(1.0, h)
+    d *= h
+    return d
 
 
-def tanh(z: Array) -> Array:
+def tanh(z: Array, out: Array | None = None) -> Array:
     """tanh(z) (the tutorial's code computes tanh(z/2); the gradient check catches that)."""
-    return np.tanh(z)
+    return np.tanh(z, out=out)
 
 
 def tanh_der(h: Array) -> Array:
     """tanh'(z) = 1 - h**2."""
-    return 1.0 - h * h
+    d = h * h
+    return np.subtract(1.0, d, out=d)
 
 
-def relu(z: Array) -> Array:
+def relu(z: Array, out: Array | None = None) -> Array:
     """relu(z) = max(z, 0)."""
-    return np.maximum(z, 0.0)
+    return np.maximum(z, 0.0, out=out)
 
 
 def relu_der(h: Array) -> Array:
@@ -66,7 +98,7 @@ def relu_der(h: Array) -> Array:
     return (h > 0).astype(h.dtype)
 
 
-ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+ACTIVATIONS: dict[str, Callable[..., Array]] = {  # f(z, out=None)
     "sigmoid": sigmoid,
     "tanh": tanh,
     "relu": relu,
@@ -81,65 +113,89 @@ DERIVATIVES: dict[str, Callable[[Array], Array]] = {
 # --- output layers and losses -------------------------------------------------------------------
 
 
-def softmax(z: Array) -> tuple[Array, Array]:
+def softmax(z: Array, out: Array | None = None) -> tuple[Array, Array]:
     """Row-wise softmax and its log, stable for any z: subtract the row max first.
 
-    Returns ``(h, log_h)``, both shaped like ``z``.
+    h = exp(z - max) / s,  log_h = (z - max) - log(s),  s = sum(exp(z - max)) over the row.
+    Returns ``(h, log_h)``, both shaped like ``z``; ``out`` (may be ``z``) receives log_h.
     """
-    shifted = z - z.max(axis=-1, keepdims=True)  # (..., N, C)
+    shifted = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)  # (..., N, C)
     e = np.exp(shifted)
     s = e.sum(axis=-1, keepdims=True)  # (..., N, 1)
-    return e / s, shifted - np.log(s)
+    e /= s
+    shifted -= np.log(s)
+    return e, shifted
 
 
 def mse_loss(h: Array, Y: Array) -> Array:
     """mse: sum((Y - h)**2) / (2N), N the rows of the batch. One value per leading index."""
     n = Y.shape[-2]
     diff = Y - h
-    return (diff * diff).sum(axis=(-2, -1)) / (2 * n)
+    diff *= diff
+    return _sum(diff, axis=(-2, -1)) / (2 * n)
 
 
 def mse_output_delta(h: Array, Y: Array) -> Array:
     """dz_L for sigmoid + mse: dh_L = (h - Y)/N, then times sigmoid' = h(1 - h)."""
     n = Y.shape[-2]
-    return (h - Y) * (h * (1.0 - h)) / n  # (..., N, C)
+    dz = h - Y  # (..., N, C)
+    dz *= sigmoid_der(h)
+    dz /= n
+    return dz
 
 
 def cross_entropy_loss(log_h: Array, Y: Array) -> Array:
     """cross_entropy: -sum(Y * log(h)) / N, from the log-softmax (no log(0))."""
     n = Y.shape[-2]
-    return -(Y * log_h).sum(axis=(-2, -1)) / n
+    return -_sum(Y * log_h, axis=(-2, -1)) / n
 
 
 def cross_entropy_output_delta(h: Array, Y: Array) -> Array:
     """dz_L for softmax + cross-entropy: (h - Y) / N."""
-    return (h - Y) / Y.shape[-2]  # (..., N, C)
+    dz = h - Y  # (..., N, C)
+    dz /= Y.shape[-2]
+    return dz
 
 
 OUTPUTS = {"mse": "sigmoid", "cross_entropy": "softmax"}
+OUTPUT_DELTAS = {"mse": mse_output_delta, "cross_entropy": cross_entropy_output_delta}
 
 
 # --- penalties on weight matrices (never biases) --------------------------------------------------
 
 
 def l2_penalty(W: Array, lam: float | Array, n: int) -> Array:
-    """l2: lam/(2N) * sum(W**2)."""
-    return lam * (W * W).sum(axis=(-2, -1)) / (2 * n)
+    """l2: lam/(2N) * sum(W**2). One value per leading index; lam a number or one per network."""
+    s = _sum(W * W, axis=(-2, -1))
+    if isinstance(lam, np.ndarray):
+        lam = scalar_for(lam, s)
+    return lam * s / (2 * n)
 
 
 def l2_penalty_der(W: Array, lam: float | Array, n: int) -> Array:
     """d/dW of l2: lam/N * W."""
-    return (lam / n) * W
+    c = lam / n
+    if isinstance(c, np.ndarray):
+        c = scalar_for(c, W)
+    return c * W
 
 
 def l1_penalty(W: Array, lam: float | Array, n: int) -> Array:
     """l1: lam/N * sum(|W|)."""
-    return lam * np.abs(W).sum(axis=(-2, -1)) / n
+    s = _sum(np.abs(W), axis=(-2, -1))
+    if isinstance(lam, np.ndarray):
+        lam = scalar_for(lam, s)
+    return lam * s / n
 
 
 def l1_penalty_der(W: Array, lam: float | Array, n: int) -> Array:
     """Subgradient of l1: lam/N * sign(W), 0 at W = 0."""
-    return (lam / n) * np.sign(W)
+    c = lam / n
+    if isinstance(c, np.ndarray):
+        c = scalar_for(c, W)
+    d = np.sign(W)
+    d *= c
+    return d
 
 
 PENALTIES = {"l2": (l2_penalty, l2_penalty_der), "l1": (l1_penalty, l1_penalty_der)}
@@ -157,23 +213,34 @@ class NetSpec:
     loss: str = "mse"  # mse (sigmoid output) | cross_entropy (softmax output)
     bias: bool = False
     penalty: str = "none"  # none | l1 | l2
-    strength: float = 0.0  # lambda of the penalty
+    strength: float | Array = 0.0  # lambda of the penalty; an array (K,): one per stacked network
 
     @property
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
+    @cached_property
+    def layer_keys(self) -> tuple[tuple[str, str | None], ...]:
+        """``(("W1", "b1"), ("W2", "b2"), ...)``; the bias key is None without biases."""
+        return tuple(
+            (f"W{layer}", f"b{layer}" if self.bias else None)
+            for layer in range(1, self.n_layers + 1)
+        )
+
+    @cached_property
+    def keys(self) -> tuple[str, ...]:
+        """The parameter keys in order: W1, b1, W2, ... (b only with biases)."""
+        return tuple(k for pair in self.layer_keys for k in pair if k is not None)
+
+    @cached_property
+    def has_penalty(self) -> bool:
+        return self.penalty != "none" and bool(np.any(self.strength))
+
     def param_keys(self) -> list[str]:
-        keys = []
-        for layer in range(1, self.n_layers + 1):
-            keys.append(f"W{layer}")
-            if self.bias:
-                keys.append(f"b{layer}")
-        return keys
+        return list(self.keys)
 
 
-@dataclass
-class Cache:
+class Cache(NamedTuple):
     """What backward needs from forward: the input and every layer's output."""
 
     hs: list[Array]  # h_0 = X, h_1, ..., h_L (h_L is the network's output)
@@ -212,19 +279,19 @@ def forward(params: Mapping[str, Array], X: Array, spec: NetSpec) -> tuple[Array
     h = X  # (..., N, d_in)
     hs = [h]
     log_out = None
-    L = spec.n_layers
-    for layer in range(1, L + 1):
-        z = h @ params[f"W{layer}"]  # (..., N, fan_out)
-        if spec.bias:
-            z = z + params[f"b{layer}"]
-        if layer < L:
-            h = act(z)
+    last = spec.layer_keys[-1][0]
+    for wk, bk in spec.layer_keys:
+        z = h @ params[wk]  # (..., N, fan_out)
+        if bk is not None:
+            z += params[bk]
+        if wk != last:
+            h = act(z, out=z)
         elif spec.loss == "mse":
-            h = sigmoid(z)
+            h = sigmoid(z, out=z)
         else:
-            h, log_out = softmax(z)
+            h, log_out = softmax(z, out=z)
         hs.append(h)
-    return h, Cache(hs=hs, log_out=log_out)
+    return h, Cache(hs, log_out)
 
 
 def data_loss(cache: Cache, Y: Array, spec: NetSpec) -> Array:
@@ -237,10 +304,13 @@ def data_loss(cache: Cache, Y: Array, spec: NetSpec) -> Array:
 
 def penalty(params: Mapping[str, Array], spec: NetSpec, n: int) -> Array | float:
     """The regularization term over weight matrices W1..WL (never biases); n = batch rows."""
-    if spec.penalty == "none" or not spec.strength:
+    if not spec.has_penalty:
         return 0.0
     pen, _ = PENALTIES[spec.penalty]
-    return sum(pen(params[f"W{i}"], spec.strength, n) for i in range(1, spec.n_layers + 1))
+    total: Array | float = 0
+    for wk, _ in spec.layer_keys:
+        total = total + pen(params[wk], spec.strength, n)
+    return total
 
 
 def backward(params: Mapping[str, Array], cache: Cache, Y: Array, spec: NetSpec) -> Params:
@@ -252,27 +322,25 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, spec: NetSpec)
         dh_{l-1} = dz_l @ W_l^T,  dz_{l-1} = dh_{l-1} * act'(h_{l-1})
     """
     hs = cache.hs
-    L = spec.n_layers
     n = Y.shape[-2]
-    out_delta = mse_output_delta if spec.loss == "mse" else cross_entropy_output_delta
     der = DERIVATIVES[spec.activation]
-    use_pen = spec.penalty != "none" and bool(spec.strength)
-    pen_der = PENALTIES[spec.penalty][1] if use_pen else None
-    grads: Params = {}
-    dz = out_delta(hs[L], Y)  # (..., N, C)
-    for layer in range(L, 0, -1):
-        W = params[f"W{layer}"]
+    pen_der = PENALTIES[spec.penalty][1] if spec.has_penalty else None
+    backwards: list[tuple[str, Array]] = []  # (key, gradient) from the last layer down
+    dz = OUTPUT_DELTAS[spec.loss](hs[-1], Y)  # (..., N, C)
+    for layer in range(len(hs) - 1, 0, -1):
+        wk, bk = spec.layer_keys[layer - 1]
+        W = params[wk]
+        if bk is not None:
+            db = _sum(dz, axis=-2).reshape(params[bk].shape)  # (..., fan_out)
+            backwards.append((bk, db))
         dW = hs[layer - 1].swapaxes(-1, -2) @ dz  # (..., fan_in, fan_out)
         if pen_der is not None:
-            dW = dW + pen_der(W, spec.strength, n)
-        grads[f"W{layer}"] = dW
-        if spec.bias:
-            b = params[f"b{layer}"]
-            grads[f"b{layer}"] = dz.sum(axis=-2).reshape(b.shape)  # (..., fan_out)
+            dW += pen_der(W, spec.strength, n)
+        backwards.append((wk, dW))
         if layer > 1:
-            dh = dz @ W.swapaxes(-1, -2)  # (..., N, fan_in)
-            dz = dh * der(hs[layer - 1])
-    return {k: grads[k] for k in spec.param_keys()}
+            dz = dz @ W.swapaxes(-1, -2)  # dh_{l-1}: (..., N, fan_in)
+            dz *= der(hs[layer - 1])
+    return dict(reversed(backwards))  # W1, b1, W2, ...: the order of the parameters
 
 
 def predict(params: Mapping[str, Array], X: Array, spec: NetSpec) -> Array:
@@ -283,6 +351,7 @@ def predict(params: Mapping[str, Array], X: Array, spec: NetSpec) -> Array:
 
 def accuracy(out: Array, y_idx: Array) -> float:
     """Fraction of rows whose argmax output equals the target class."""
-    if y_idx.shape[-1] == 0:
+    n = y_idx.shape[-1]
+    if n == 0:
         return float("nan")
-    return float((out.argmax(axis=-1) == y_idx).mean())
+    return int(np.count_nonzero(out.argmax(axis=-1) == y_idx)) / n  # = mean of matches, exactly

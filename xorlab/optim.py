@@ -7,7 +7,7 @@ parameter and state arrays in place (the trainer owns them and the copies would 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,13 +54,27 @@ def get_lr(s: Schedule, t: int) -> float:
     return lr
 
 
+def sq_norm(a: np.ndarray) -> float:
+    """sum(a**2), by BLAS dot: the summation order every norm in the metrics uses."""
+    flat = a.ravel()
+    return float(flat.dot(flat))  # the method skips np.dot's dispatch: ~0.3 us a call
+
+
+def sq_norm_list(arrays: Iterable[np.ndarray]) -> list[float]:
+    """sq_norm of each array, in order."""
+    return [float(a.ravel().dot(a.ravel())) for a in arrays]
+
+
 def sq_norms(arrays: Mapping[str, np.ndarray]) -> dict[str, float]:
     """Sum of squares of each array: the per-parameter squared norms."""
-    out = {}
-    for k, a in arrays.items():
-        flat = a.ravel()
-        out[k] = float(np.dot(flat, flat))
-    return out
+    return {k: sq_norm(a) for k, a in arrays.items()}
+
+
+def sq_norm_each(a: np.ndarray) -> np.ndarray:
+    """sq_norm(a[k]) for each network of a stack ``(K, ...)``, as one call: ``(K, 1, P) @ (K, P, 1)``
+    has numpy call the same BLAS dot for each k, so each value equals sq_norm(a[k]) to the bit."""
+    flat = a.reshape(a.shape[0], 1, -1)  # (K, 1, P)
+    return (flat @ flat.swapaxes(-1, -2)).reshape(a.shape[0])  # (K,)
 
 
 def clip(grads: Params, kind: str, max_value: float, total_norm: float) -> bool:

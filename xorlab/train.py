@@ -101,6 +101,15 @@ def metric_columns(spec: nn.NetSpec, has_test: bool) -> list[str]:
     return cols
 
 
+def metrics_frame(rows: list[tuple], spec: nn.NetSpec, has_test: bool) -> pd.DataFrame:
+    """The metrics table from rows whose per-parameter norms are still squared."""
+    metrics = pd.DataFrame(rows, columns=metric_columns(spec, has_test))
+    norm_cols = [c for c in metrics.columns if c.startswith(("grad_norm_", "weight_norm_"))]
+    if len(metrics):
+        metrics[norm_cols] = np.sqrt(metrics[norm_cols].to_numpy())
+    return metrics
+
+
 def frame_steps(steps: int, n_frames: int) -> list[int]:
     """Evenly spaced moments 0..steps for the GIF (``steps`` = after the last update)."""
     if n_frames <= 0:
@@ -108,10 +117,6 @@ def frame_steps(steps: int, n_frames: int) -> list[int]:
     if n_frames == 1:
         return [steps]
     return sorted({round(i * steps / (n_frames - 1)) for i in range(n_frames)})
-
-
-def _finite(x: float) -> bool:
-    return math.isfinite(x)
 
 
 def evaluate(params: Params, X: np.ndarray, Y: np.ndarray, spec: nn.NetSpec) -> tuple[float, float]:
@@ -123,8 +128,38 @@ def evaluate(params: Params, X: np.ndarray, Y: np.ndarray, spec: nn.NetSpec) -> 
     return loss, nn.accuracy(out, Y.argmax(axis=-1))
 
 
+def accuracy_on(params: Params, X: np.ndarray, y_idx: np.ndarray, spec: nn.NetSpec) -> float:
+    """Accuracy of ``params`` on a whole data set (class indices ``y_idx``); nan for no rows."""
+    if X.shape[0] == 0:
+        return float("nan")
+    return nn.accuracy(nn.forward(params, X, spec)[0], y_idx)
+
+
+def best_of(
+    metrics: pd.DataFrame, final_acc: float, steps_done: int
+) -> dict[str, float | int | None]:
+    """The best train accuracy over the logged rows and the final parameters, and its step."""
+    best: dict[str, float | int | None] = {"train_acc": None, "step": None}
+    accs = metrics["train_acc"].to_numpy(dtype=float)
+    if len(accs) and np.isfinite(accs).any():
+        i = int(np.nanargmax(accs))
+        best = {"train_acc": float(accs[i]), "step": int(metrics["step"].iloc[i])}
+    if math.isfinite(final_acc) and (best["train_acc"] is None or final_acc > best["train_acc"]):
+        best = {"train_acc": final_acc, "step": steps_done}
+    return best
+
+
+def finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
-    """Train the config's network from its seeds; deterministic for a given config."""
+    """Train the config's network from its seeds; deterministic for a given config.
+
+    Per step: forward on the batch, loss, backward, squared norms (for the metrics and the
+    divergence check), clip, update. Accuracy and the metrics row only on logged steps; with
+    the full batch the row's accuracy comes from the step's own forward pass.
+    """
     spec = net_spec(cfg)
     data = build_data(cfg)
     rs = np.random.RandomState(cfg.seed)  # init first, then the epoch shuffles
@@ -135,17 +170,19 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
     T = cfg.train.steps
     sched = schedule(cfg)
     clip_kind, clip_max = cfg.optim.clip.kind, cfg.optim.clip.max
-    diverge_above = cfg.train.diverge_above
+    clip_on = clip_kind != "none"
+    diverge_above = math.inf if cfg.train.diverge_above is None else cfg.train.diverge_above
     log_every = cfg.train.log_every
 
     X, Y = data.X_train, data.y_train
     y_idx = Y.argmax(axis=-1)  # (n_train,)
+    X_test, y_test_idx = data.X_test, data.y_test.argmax(axis=-1)
     has_test = data.n_test > 0
     n = data.n_train
     B = n if cfg.train.batch_size is None else min(cfg.train.batch_size, n)
     full_batch = B == n and not cfg.train.shuffle
     nb = -(-n // B)  # batches per epoch
-    keys = spec.param_keys()
+    weights = list(params.values())  # the same arrays as params, updated in place
 
     snap_at = set(frame_steps(T, cfg.plots.gif_frames)) if cfg.plots.enabled else set()
     frames: list[Frame] = []
@@ -154,16 +191,16 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
 
     status, diverged_at, t = "completed", None, 0
     order = np.arange(n)
+    Xb, Yb = X, Y
     last_acc = float("nan")
+    isfinite, sqrt, sq_norm_list = math.isfinite, math.sqrt, optim.sq_norm_list
     with np.errstate(all="ignore"):
         try:
             for t in range(T):
                 if t in snap_at:
                     frames.append(Frame(t, {k: v.copy() for k, v in params.items()}))
                 epoch, j = divmod(t, nb)
-                if full_batch:
-                    Xb, Yb = X, Y
-                else:
+                if not full_batch:
                     if j == 0 and cfg.train.shuffle:
                         order = rs.permutation(n)
                     rows_b = order[j * B : (j + 1) * B]
@@ -174,30 +211,29 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
                 rl = float(nn.penalty(params, spec, Yb.shape[0]))
                 loss = dl + rl
                 grads = nn.backward(params, cache, Yb, spec)
-                gsq = optim.sq_norms(grads)
-                wsq = optim.sq_norms(params)
-                gnorm = math.sqrt(sum(gsq.values()))
-                bad = (
-                    not _finite(loss)
-                    or not _finite(gnorm)
-                    or not all(_finite(v) for v in wsq.values())
-                    or (diverge_above is not None and loss > diverge_above)
+                gsq = sq_norm_list(grads.values())  # in spec.keys order, like weights
+                wsq = sq_norm_list(weights)
+                gnorm = sqrt(sum(gsq))
+                bad = not (
+                    isfinite(loss)
+                    and isfinite(gnorm)
+                    and all(map(isfinite, wsq))
+                    and not loss > diverge_above
                 )
-                clipped = False if bad else optim.clip(grads, clip_kind, clip_max, gnorm)
+                clipped = clip_on and not bad and optim.clip(grads, clip_kind, clip_max, gnorm)
                 lr = optim.get_lr(sched, t)
                 if bad or t % log_every == 0 or t == T - 1:
                     if full_batch:
                         acc = nn.accuracy(out, y_idx)
                     else:
-                        acc = evaluate(params, X, Y, spec)[1]
+                        acc = accuracy_on(params, X, y_idx, spec)
                     last_acc = acc
-                    row: tuple = (t, epoch, lr, loss, dl, rl, acc)
                     if has_test:
-                        row += (evaluate(params, data.X_test, data.y_test, spec)[1],)
-                    row += (gnorm, int(clipped))
-                    row += tuple(math.sqrt(gsq[k]) for k in keys)
-                    row += tuple(math.sqrt(wsq[k]) for k in keys)
-                    rows.append(row)
+                        test_acc = accuracy_on(params, X_test, y_test_idx, spec)
+                        head: tuple = (t, epoch, lr, loss, dl, rl, acc, test_acc, gnorm)
+                    else:
+                        head = (t, epoch, lr, loss, dl, rl, acc, gnorm)
+                    rows.append((*head, int(clipped), *gsq, *wsq))  # squared norms: sqrt below
                     if on_step is not None:
                         on_step(t + 1, loss, acc)
                 elif on_step is not None and (t + 1) % progress_every == 0:
@@ -213,23 +249,15 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
 
         steps_done = t
         final_loss, final_acc = evaluate(params, X, Y, spec)
-        _, final_test = evaluate(params, data.X_test, data.y_test, spec)
+        _, final_test = evaluate(params, X_test, data.y_test, spec)
         if status == "completed" and not (
-            _finite(final_loss) and all(np.isfinite(p).all() for p in params.values())
+            math.isfinite(final_loss) and all(np.isfinite(p).all() for p in params.values())
         ):
             status, diverged_at = "diverged", T
     if snap_at and status != "diverged" and (not frames or frames[-1].step != steps_done):
         frames.append(Frame(steps_done, {k: v.copy() for k, v in params.items()}))
 
-    metrics = pd.DataFrame(rows, columns=metric_columns(spec, has_test))
-    best: dict[str, float | int | None] = {"train_acc": None, "step": None}
-    accs = metrics["train_acc"].to_numpy(dtype=float)
-    if len(accs) and np.isfinite(accs).any():
-        i = int(np.nanargmax(accs))
-        best = {"train_acc": float(accs[i]), "step": int(metrics["step"].iloc[i])}
-    if _finite(final_acc) and (best["train_acc"] is None or final_acc > best["train_acc"]):
-        best = {"train_acc": final_acc, "step": steps_done}
-
+    metrics = metrics_frame(rows, spec, has_test)
     return RunResult(
         config=cfg,
         status=status,
@@ -240,10 +268,10 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
         init_params=init_params,
         final_params=params,
         final={
-            "loss": final_loss if _finite(final_loss) else None,
-            "train_acc": final_acc if _finite(final_acc) else None,
-            "test_acc": final_test if _finite(final_test) else None,
+            "loss": finite_or_none(final_loss),
+            "train_acc": finite_or_none(final_acc),
+            "test_acc": finite_or_none(final_test),
         },
-        best=best,
+        best=best_of(metrics, final_acc, steps_done),
         frames=frames,
     )

@@ -1,0 +1,42 @@
+"""Regenerate the README's seed-study figures: `make docs-figures`.
+
+Runs configs/sweeps/seed_study.yaml (no per-run plots) into a temporary folder, writes its
+report, and copies the key figures, scaled down, into docs/.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
+FIGURES = ("loss_curves.png", "boundaries.png", "divergence.png")
+WIDTH = 1000  # pixels; small enough for the repository, sharp enough for the README
+
+
+def main() -> int:
+    exe = str(Path(sys.executable).parent / "xorlab")
+    with tempfile.TemporaryDirectory() as tmp:
+        sweep = subprocess.run(
+            [exe, "sweep", str(REPO / "configs/sweeps/seed_study.yaml"), "--quiet",
+             "--runs-dir", tmp, "--set", "plots.enabled=false"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1]  # fmt: skip
+        subprocess.run([exe, "report", sweep, "--quiet"], check=True)
+        for name in FIGURES:
+            im = Image.open(Path(sweep) / "report" / name)
+            if im.width > WIDTH:
+                im = im.resize((WIDTH, round(im.height * WIDTH / im.width)), Image.LANCZOS)
+            target = DOCS / f"seed_study_{name}"
+            im.convert("RGB").quantize(colors=256).save(target, optimize=True)
+            print(target.relative_to(REPO))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

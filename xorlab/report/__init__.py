@@ -1,0 +1,93 @@
+"""``xorlab report``: one folder of results -> a report folder a person can read.
+
+    build_report(path, out=None, x=None, y=None, metric="final_loss") -> report folder
+
+``path`` is a run folder or a sweep folder (DESIGN.md section 3). The report folder (default
+``<path>/report/``) gets:
+
+    index.html   self-contained: images as data URIs, CSS inline, no scripts, no external URLs
+    report.md    the same text for GitHub and notebooks; images linked by relative path
+    *.png        every figure, and training.gif for a run that has one
+
+Bad input (a path that is neither, a sweep with no members, an unknown ``--x``/``--y``/
+``--metric``) raises XorlabError before anything is written. Damaged or unfinished runs inside
+are reported as notes, never as tracebacks. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import XorlabError
+from ..rundir import atomic_write_bytes, atomic_write_text
+from .doc import Doc, render_html, render_markdown
+from .read import is_run_dir, is_sweep_dir, read_run, read_sweep
+
+DEFAULT_METRIC = "final_loss"
+
+
+def build_report(
+    path: Path,
+    *,
+    out: Path | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    metric: str = DEFAULT_METRIC,
+) -> Path:
+    """Write the report of the run or sweep folder ``path``; return the report folder.
+
+    ``x``, ``y``: the sweep keys of the heatmap (dotted config keys, their short names such as
+    ``lr``, ``variant`` or ``seed``); by default the two varied keys with the most values.
+    ``metric``: a summary.csv column (final_loss, final_train_acc, final_test_acc, diverged_at,
+    wall_s) or max_spike (the largest loss / running-minimum ratio).
+    """
+    path = Path(path)
+    doc = make_doc(path, x=x, y=y, metric=metric)
+    folder = Path(out) if out is not None else path / "report"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XorlabError(
+            f"cannot create the report folder ({exc.strerror})", file=str(folder)
+        ) from None
+    write_doc(doc, folder)
+    return folder
+
+
+def make_doc(
+    path: Path, *, x: str | None = None, y: str | None = None, metric: str = DEFAULT_METRIC
+) -> Doc:
+    """The report of ``path`` in memory (figures rendered, nothing written)."""
+    if not path.exists():
+        raise XorlabError("no such folder", file=str(path))
+    if not path.is_dir():
+        raise XorlabError("not a run or sweep folder (a file)", file=str(path))
+    if is_sweep_dir(path):
+        from .sweep import sweep_doc
+
+        return sweep_doc(read_sweep(path), x=x, y=y, metric=metric)
+    if is_run_dir(path):
+        if x is not None or y is not None or metric != DEFAULT_METRIC:
+            raise XorlabError(
+                "--x, --y and --metric apply to a sweep folder, not a run", file=str(path)
+            )
+        from .run import run_doc
+
+        return run_doc(read_run(path))
+    if any(is_run_dir(p) or is_sweep_dir(p) for p in path.iterdir()):
+        raise XorlabError(
+            "a folder of runs, not a run or sweep folder: give one of the folders inside",
+            file=str(path),
+        )
+    raise XorlabError(
+        "not a run or sweep folder (expected config.yaml, summary.json or sweep.yaml)",
+        file=str(path),
+    )
+
+
+def write_doc(doc: Doc, folder: Path) -> None:
+    """Images first, then report.md, then index.html (its presence means the report is whole)."""
+    for name, data in doc.files().items():
+        atomic_write_bytes(folder / name, data)
+    atomic_write_text(folder / "report.md", render_markdown(doc))
+    atomic_write_text(folder / "index.html", render_html(doc))

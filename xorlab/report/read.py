@@ -1,0 +1,429 @@
+"""Reading run and sweep folders for a report; every problem becomes a note, never an exception.
+
+Only a path that is not a run or sweep folder at all, or a sweep with no members, raises
+XorlabError. Inside, a run may be completed or diverged, failed (error.txt), interrupted, still
+running (no summary.json), never started (no folder), or have files that cannot be read; each
+``RunView`` says which in ``status`` and lists what is wrong in ``problems``.
+
+A *blow-up* is the tutorial's exploding loss without a non-finite number: the loss rising above
+``SPIKE_RATIO`` times the lowest value it had reached before. ``status == "diverged"`` is the
+trainer's own verdict (a non-finite value, or ``train.diverge_above``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import yamlio
+from ..compare import flatten, format_value
+from ..config import Config, validate
+from ..data import Dataset
+from ..errors import XorlabError
+from ..nn import NetSpec
+from ..rundir import read_json
+from ..train import net_spec
+
+SPIKE_RATIO = 10.0  # a loss above this multiple of its running minimum has blown up
+IGNORED = ("name", "seed")  # config keys that never make two runs different settings
+Params = dict[str, np.ndarray]
+
+
+@dataclass
+class RunView:
+    path: Path
+    label: str
+    status: str  # completed | diverged | interrupted | failed | unfinished | pending | damaged
+    config_raw: dict[str, Any] | None = None
+    config: Config | None = None
+    flat: dict[str, Any] = field(default_factory=dict)  # dotted config key -> value
+    summary: dict[str, Any] | None = None
+    metrics: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"step": []}))
+    error: str | None = None  # the last line of error.txt
+    problems: list[str] = field(default_factory=list)
+    first_blowup: int | None = None  # step where the loss first blew up
+    max_ratio: float | None = None  # largest loss / running minimum before it
+
+    def final(self, key: str) -> float | None:
+        block = (self.summary or {}).get("final")
+        v = block.get(key) if isinstance(block, dict) else None
+        return _float(v)
+
+    @property
+    def diverged_at(self) -> int | None:
+        return _int((self.summary or {}).get("diverged_at"))
+
+    @property
+    def steps_done(self) -> int | None:
+        done = _int((self.summary or {}).get("steps_done"))
+        if done is None and self.status in ("unfinished", "interrupted") and len(self.metrics):
+            return int(self.metrics["step"].max()) + 1
+        return done
+
+    @property
+    def steps_total(self) -> int | None:
+        return _int(self.flat.get("train.steps"))
+
+    def column(self, col: str) -> np.ndarray:
+        if col not in self.metrics or not len(self.metrics):
+            return np.zeros(0)
+        return pd.to_numeric(self.metrics[col], errors="coerce").to_numpy(dtype=float)
+
+
+def _float(v: Any) -> float | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return float(v) if ok else None
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / f).exists() for f in ("config.yaml", "summary.json", "metrics.csv")
+    )
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return path.is_dir() and (
+        (path / "sweep.yaml").exists()
+        or ((path / "summary.csv").exists() and (path / "members").is_dir())
+    )
+
+
+def _json(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        obj = read_json(path)
+    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        problems.append(f"{path.name} cannot be read")
+        return None
+    if not isinstance(obj, dict):
+        problems.append(f"{path.name} is not a JSON object")
+        return None
+    return obj
+
+
+def _metrics(path: Path, problems: list[str], *, required: bool) -> pd.DataFrame:
+    empty = pd.DataFrame({"step": []})
+    if not path.exists():
+        if required:
+            problems.append("metrics.csv is missing")
+        return empty
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError too
+        problems.append(f"metrics.csv cannot be read ({type(exc).__name__})")
+        return empty
+    if "step" not in df:
+        problems.append("metrics.csv has no 'step' column")
+        return empty
+    df["step"] = pd.to_numeric(df["step"], errors="coerce")
+    bad = int(df["step"].isna().sum())
+    if bad:
+        problems.append(f"metrics.csv: {bad} damaged row{'s' * (bad > 1)} left out")
+    return df[df["step"].notna()].reset_index(drop=True)
+
+
+def read_run(path: Path, label: str | None = None) -> RunView:
+    """Everything a report shows about one run folder, whatever state it is in."""
+    view = RunView(path=path, label=label or path.name, status="pending")
+    if not path.is_dir():
+        view.problems.append("not started (no folder)")
+        return view
+    problems = view.problems
+    cfg_path = path / "config.yaml"
+    if cfg_path.exists():
+        try:
+            raw = yamlio.load_file(cfg_path)
+        except XorlabError as exc:
+            raw = None
+            problems.append(f"config.yaml cannot be read ({exc.message})")
+        if isinstance(raw, dict):
+            view.config_raw = raw
+            view.flat = flatten(raw)
+            try:
+                view.config = validate(raw, file=str(cfg_path))
+            except XorlabError:
+                problems.append("config.yaml is not a valid config")
+    else:
+        problems.append("config.yaml is missing")
+    view.summary = _json(path / "summary.json", problems)
+    status = "unfinished" if view.summary is None else str(view.summary.get("status"))
+    if status not in ("completed", "diverged", "interrupted", "failed", "unfinished"):
+        problems.append(f"summary.json has an unknown status {status!r}")
+        status = "damaged"
+    view.status = status
+    view.metrics = _metrics(
+        path / "metrics.csv", problems, required=status in ("completed", "diverged")
+    )
+    err = path / "error.txt"
+    if err.exists():
+        try:
+            lines = err.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            lines = ["error.txt cannot be read"]
+        view.error = lines[-1].strip() if lines else "(error.txt is empty)"
+    elif status == "failed":
+        msg = (view.summary or {}).get("error")
+        view.error = str(msg) if msg else None
+    view.first_blowup, view.max_ratio = blowup(view.column("step"), view.column("loss"))
+    return view
+
+
+def blowup(steps: np.ndarray, loss: np.ndarray) -> tuple[int | None, float | None]:
+    """(first step whose loss is above SPIKE_RATIO x the lowest loss before it, the largest such
+    ratio); non-finite losses are the trainer's divergence and are not counted here."""
+    keep = np.isfinite(loss) & (loss > 0)
+    steps, loss = steps[keep], loss[keep]
+    if loss.size < 2:
+        return None, None
+    running_min = np.minimum.accumulate(loss)[:-1]  # (n-1,) lowest loss before each step
+    ratio = loss[1:] / running_min  # (n-1,)
+    hits = np.flatnonzero(ratio > SPIKE_RATIO)
+    first = int(steps[1:][hits[0]]) if hits.size else None
+    return first, float(max(ratio.max(), 1.0))
+
+
+def load_network(view: RunView) -> tuple[Params, Dataset, NetSpec] | str:
+    """The final parameters, the data and the net spec; or why they are not available."""
+    if view.config is None:
+        return "no valid config.yaml"
+    arrays: list[dict[str, np.ndarray]] = []
+    for name in ("final.npz", "data.npz"):
+        p = view.path / name
+        if not p.exists():
+            return f"no {name}"
+        try:
+            with open(p, "rb") as f:  # closed on errors too (np.load alone may leak it)
+                z = np.load(f, allow_pickle=False)
+                if not isinstance(z, np.lib.npyio.NpzFile):
+                    return f"{name} is not an .npz archive"
+                arrays.append({k: z[k] for k in z.files})
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            return f"{name} cannot be read ({type(exc).__name__})"
+    params, d = arrays
+    spec = net_spec(view.config)
+    missing = [
+        k
+        for k in (*spec.param_keys(), "X_train", "y_train", "X_test", "y_test")
+        if k not in params and k not in d
+    ]
+    if missing:
+        return "missing arrays: " + ", ".join(missing)
+    for layer, (fan_in, fan_out) in enumerate(zip(spec.sizes[:-1], spec.sizes[1:]), start=1):
+        want = {f"W{layer}": (fan_in, fan_out), f"b{layer}": (fan_out,)}
+        for k, shape in want.items():
+            if k in params and params[k].shape != shape:
+                return f"final.npz: {k} has shape {params[k].shape}, the config says {shape}"
+    data = Dataset(d["X_train"], d["y_train"], d["X_test"], d["y_test"])
+    if data.X_train.ndim != 2 or data.X_train.shape[1:] != (2,):
+        return "data.npz: X_train is not a table of 2-D points"
+    return params, data, spec
+
+
+# --- sweeps -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Member:
+    index: int
+    label: str  # the folder under members/
+    variant: str | None
+    seed: int | None
+    sets: dict[str, Any]  # the overrides sweep.yaml lists for it
+    run: RunView
+
+
+@dataclass
+class SweepView:
+    path: Path
+    name: str
+    spec: dict[str, Any]  # the sweep file as given
+    members: list[Member]
+    varied: list[str]  # dotted config keys whose values differ between members (not seed)
+    axes: list[str]  # the independent settings: "variant", grid, zip and random keys
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def has_variants(self) -> bool:
+        return "variant" in self.axes
+
+    def part(self, name: str) -> dict[str, Any]:
+        """A mapping of the sweep file (grid, zip, random, ...); {} when absent or not one."""
+        value = self.spec.get(name)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def independent(self) -> list[str]:
+        """The axes, less the zip keys after the first (they move together with it)."""
+        tied = [a for a in self.axes if a in self.part("zip")][1:]
+        return [a for a in self.axes if a not in tied]
+
+    @property
+    def dependent(self) -> list[str]:
+        """Varied keys that follow from another axis (the settings of each variant)."""
+        return [
+            k for k in self.varied if not any(k == a or k.startswith(a + ".") for a in self.axes)
+        ]
+
+    def value(self, m: Member, key: str) -> Any:
+        """A member's value of an axis key; a whole section as a dict (``optim.clip``)."""
+        if key == "variant":
+            return m.variant
+        if key == "seed":
+            return m.seed if m.seed is not None else m.run.flat.get("seed")
+        if key in m.run.flat:
+            return m.run.flat[key]
+        sub = {k[len(key) + 1 :]: v for k, v in m.run.flat.items() if k.startswith(key + ".")}
+        return sub or m.sets.get(key)
+
+    def values(self, key: str) -> list[Any]:
+        """The distinct values of ``key`` in display order: numbers ascending, else as first
+        seen (variants in the sweep file's order)."""
+        seen: dict[str, Any] = {}
+        for m in self.members:
+            v = self.value(m, key)
+            if v is not None:
+                seen.setdefault(show(v), v)
+        vals = list(seen.values())
+        if all(_sortable(v) for v in vals):
+            vals.sort(key=_sort_key)
+        return vals
+
+    def names(self) -> dict[str, str]:
+        """Short names for axis and varied keys: optim.lr -> lr."""
+        return {"variant": "variant", "seed": "seed", **display_names(self.axes + self.varied)}
+
+
+ABBREVIATIONS = {"regularization": "reg", "schedule": "sched"}
+GENERIC_TAILS = ("kind", "max", "decay", "strength", "gamma", "every", "lr_min", "warmup", "seed")
+
+
+def display_names(keys: list[str]) -> dict[str, str]:
+    """Short names for a reader: optim.lr -> lr, optim.clip.max -> clip.max (a bare 'max' says
+    too little), the full key when two would read alike."""
+    keys = list(dict.fromkeys(keys))
+
+    def short(k: str) -> str:
+        parts = [ABBREVIATIONS.get(p, p) for p in k.split(".")]
+        return ".".join(parts[-2:]) if parts[-1] in GENERIC_TAILS and len(parts) > 1 else parts[-1]
+
+    shorts = [short(k) for k in keys]
+    return {k: (s if shorts.count(s) == 1 else k) for k, s in zip(keys, shorts)}
+
+
+def _sortable(v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return True
+    return isinstance(v, list) and all(_sortable(x) and not isinstance(x, list) for x in v)
+
+
+def _sort_key(v: Any) -> tuple[float, ...]:
+    return tuple(float(x) for x in v) if isinstance(v, list) else (float(v),)
+
+
+def show(v: Any) -> str:
+    """A value as a reader wants it: 0.1, [50], true, kind=norm, max=0.02."""
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={show(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return format_value(v)
+
+
+def read_sweep(path: Path) -> SweepView:
+    """A sweep folder: its definition from sweep.yaml (or, if that is unreadable, the folders
+    under members/) and each member's run folder."""
+    problems: list[str] = []
+    doc: Any = None
+    if (path / "sweep.yaml").exists():
+        try:
+            doc = yamlio.load_file(path / "sweep.yaml")
+        except XorlabError as exc:
+            problems.append(f"sweep.yaml cannot be read ({exc.message})")
+    else:
+        problems.append("sweep.yaml is missing")
+    listed = doc.get("members") if isinstance(doc, dict) else None
+    spec = doc.get("sweep") if isinstance(doc, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    members: list[Member] = []
+    if isinstance(listed, list) and all(isinstance(m, dict) and "folder" in m for m in listed):
+        for i, m in enumerate(listed):
+            label = str(m["folder"])
+            index = _int(m.get("index"))
+            members.append(
+                Member(
+                    index=i if index is None else index,
+                    label=label,
+                    variant=str(m["variant"]) if m.get("variant") is not None else None,
+                    seed=_int(m.get("seed")),
+                    sets=m.get("set") if isinstance(m.get("set"), dict) else {},
+                    run=read_run(path / "members" / label, label),
+                )
+            )
+    else:
+        if doc is not None:
+            problems.append("sweep.yaml has no member list; members read from members/")
+        folders = sorted(p for p in (path / "members").glob("*") if p.is_dir())
+        for i, p in enumerate(folders):
+            run = read_run(p, p.name)
+            members.append(Member(i, p.name, None, _int(run.flat.get("seed")), {}, run))
+    if not members:
+        raise XorlabError("empty sweep: no members listed or found", file=str(path))
+    name = doc.get("name") if isinstance(doc, dict) else None
+    view = SweepView(path, str(name or path.name), spec, members, [], [], problems)
+    view.varied = varied_keys(members)
+    view.axes = axis_keys(view)
+    return view
+
+
+def varied_keys(members: list[Member]) -> list[str]:
+    """Config keys (dotted) whose values are not the same in every member that has a config."""
+    flats = [m.run.flat for m in members if m.run.flat]
+    keys: dict[str, None] = {}
+    for f in flats:
+        keys.update(dict.fromkeys(f))
+    out = []
+    for k in keys:
+        if k in IGNORED:
+            continue
+        if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1:
+            out.append(k)
+    return out
+
+
+def axis_keys(view: SweepView) -> list[str]:
+    """The sweep's independent settings, from its definition: the variant, grid, zip and random
+    keys that take more than one value. Without a readable definition: every varied key."""
+    spec = view.spec
+    candidates: list[str] = []
+    if spec.get("variants") or any(m.variant for m in view.members):
+        candidates.append("variant")
+    for part in ("grid", "zip"):
+        if isinstance(spec.get(part), dict):
+            candidates += [str(k) for k in spec[part]]
+    rnd = spec.get("random")
+    if isinstance(rnd, dict) and isinstance(rnd.get("params"), dict):
+        candidates += [str(k) for k in rnd["params"]]
+    if not spec:
+        candidates += view.varied
+    axes = []
+    for k in dict.fromkeys(candidates):
+        if k not in ("seed", "name") and len(view.values(k)) > 1:
+            axes.append(k)
+    if "variant" not in axes:  # without variants, nothing else can explain a varied key
+        covered = {v for v in view.varied for a in axes if v == a or v.startswith(a + ".")}
+        axes += [v for v in view.varied if v not in covered]
+    return axes
