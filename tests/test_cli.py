@@ -332,3 +332,19 @@ def test_compare_lists_exactly_the_differing_keys(tiny_config, runs_dir, tmp_pat
     assert (tmp_path / "cmp" / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert invoke("compare", a).exit_code == 2
     assert invoke("compare", a, tmp_path).exit_code == 2
+
+
+def test_report_command(tiny_config, runs_dir, tmp_path):
+    assert invoke("train", tiny_config, "--runs-dir", runs_dir, "-q").exit_code == 0
+    run = only_run(runs_dir)
+    res = invoke("report", run, "--quiet")
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == str(run / "report" / "index.html")
+    assert (run / "report" / "report.md").exists()
+    res = invoke("report", run, "--out", tmp_path / "elsewhere")
+    assert res.exit_code == 0 and (tmp_path / "elsewhere" / "index.html").exists()
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    res = invoke("report", junk)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert list(junk.iterdir()) == []
