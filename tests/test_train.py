@@ -166,3 +166,131 @@ def test_best_and_final():
     r = train(cfg_with(train={"steps": 100}))
     assert r.best["train_acc"] >= r.metrics["train_acc"].max() - 1e-12
     assert 0 <= r.final["train_acc"] <= 1 and r.final["loss"] > 0
+
+
+# --- the fast path is the textbook arithmetic, bit for bit ----------------------------------------
+
+
+def _textbook_step(p, X, Y, act, loss, pen, lam):
+    """One step written the plain way (a new array per operation): (loss, dl, rl, acc, grads)."""
+    acts = {
+        "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-np.clip(z, -700.0, 700.0))),
+        "tanh": np.tanh,
+        "relu": lambda z: np.maximum(z, 0.0),
+    }
+    ders = {
+        "sigmoid": lambda h: h * (1.0 - h),
+        "tanh": lambda h: 1.0 - h * h,
+        "relu": lambda h: (h > 0).astype(h.dtype),
+    }
+    L = sum(k.startswith("W") for k in p)
+    n = X.shape[0]
+    hs, log_h = [X], None
+    for layer in range(1, L + 1):
+        z = hs[-1] @ p[f"W{layer}"] + p[f"b{layer}"]
+        if layer < L:
+            hs.append(acts[act](z))
+        elif loss == "mse":
+            hs.append(acts["sigmoid"](z))
+        else:
+            shifted = z - z.max(axis=-1, keepdims=True)
+            e = np.exp(shifted)
+            s = e.sum(axis=-1, keepdims=True)
+            hs.append(e / s)
+            log_h = shifted - np.log(s)
+    h = hs[-1]
+    if loss == "mse":
+        diff = Y - h
+        dl = (diff * diff).sum(axis=(-2, -1)) / (2 * n)
+        dz = (h - Y) * (h * (1.0 - h)) / n
+    else:
+        dl = -(Y * log_h).sum(axis=(-2, -1)) / n
+        dz = (h - Y) / n
+    Ws = [p[f"W{i}"] for i in range(1, L + 1)]
+    if pen == "l2":
+        rl = sum(lam * (W * W).sum(axis=(-2, -1)) / (2 * n) for W in Ws)
+    else:
+        rl = sum(lam * np.abs(W).sum(axis=(-2, -1)) / n for W in Ws)
+    grads = {}
+    for layer in range(L, 0, -1):
+        W = p[f"W{layer}"]
+        pen_der = (lam / n) * W if pen == "l2" else (lam / n) * np.sign(W)
+        grads[f"W{layer}"] = hs[layer - 1].T @ dz + pen_der
+        grads[f"b{layer}"] = dz.sum(axis=0)
+        if layer > 1:
+            dz = (dz @ W.T) * ders[act](hs[layer - 1])
+    acc = float((h.argmax(axis=-1) == Y.argmax(axis=-1)).mean())
+    return float(dl) + float(rl), float(dl), float(rl), acc, grads
+
+
+@pytest.mark.parametrize(
+    ("act", "loss", "pen"),
+    [("sigmoid", "mse", "l2"), ("relu", "cross_entropy", "l1"), ("tanh", "mse", "l1")],
+)
+def test_training_is_the_textbook_arithmetic_bit_for_bit(act, loss, pen):
+    """In-place buffers, cached keys, BLAS-dot norms: the numbers are the plain expressions'."""
+    cfg = cfg_with(
+        model={"hidden": [6, 4], "activation": act, "loss": loss, "bias": True},
+        regularization={"kind": pen, "strength": 0.05},
+        train={"steps": 3},
+    )
+    r = train(cfg)
+    p = {k: v.copy() for k, v in r.init_params.items()}
+    X, Y = r.data.X_train, r.data.y_train
+    for t in range(3):
+        total, dl, rl, acc, g = _textbook_step(p, X, Y, act, loss, pen, 0.05)
+        row = r.metrics.iloc[t]
+        assert (row["loss"], row["data_loss"], row["reg_loss"], row["train_acc"]) == (
+            total,
+            dl,
+            rl,
+            acc,
+        )
+        keys = list(p)
+        gsq = [float(np.dot(g[k].ravel(), g[k].ravel())) for k in keys]
+        assert row["grad_norm"] == np.sqrt(sum(gsq))
+        assert [row[f"grad_norm_{k}"] for k in keys] == [np.sqrt(s) for s in gsq]
+        assert [row[f"weight_norm_{k}"] for k in keys] == [
+            np.sqrt(np.dot(p[k].ravel(), p[k].ravel())) for k in keys
+        ]
+        p = {k: p[k] - 0.5 * g[k] for k in keys}
+    for k in p:
+        assert r.final_params[k].tobytes() == p[k].tobytes()
+
+
+def test_sigmoid_needs_only_its_lower_clip():
+    """Above the clip, 1 + exp(-z) is 1.0 whether or not z is clipped: same bits everywhere."""
+    for dtype, lim in ((np.float64, 700.0), (np.float32, 80.0)):
+        z = np.r_[np.linspace(-2000, 2000, 40001), np.inf, -np.inf, np.nan, 0.0, -0.0].astype(dtype)
+        with np.errstate(under="ignore"):
+            clipped = 1.0 / (1.0 + np.exp(-np.clip(z, -lim, lim)))
+            assert nn.sigmoid(z).tobytes() == clipped.tobytes()
+
+
+def test_metrics_from_an_array_equal_metrics_from_tuples():
+    from xorlab.train import metrics_frame
+
+    spec = net_spec(cfg_with())
+    rows = [
+        (t, t // 3, 0.5, 0.25, 0.2, 0.05, 0.75, 1.5, t % 2, 4.0, 9.0, 16.0, 25.0) for t in range(6)
+    ]
+    a = metrics_frame(rows, spec, False)
+    b = metrics_frame(np.array(rows, dtype=float), spec, False)
+    assert a.to_csv() == b.to_csv() and list(a.dtypes) == list(b.dtypes)
+    assert a["grad_norm_W1"].tolist() == [2.0] * 6  # squared norms go in, norms come out
+    assert a["clipped"].dtype == np.int64 and a["step"].dtype == np.int64
+
+
+def test_skipped_steps_compute_no_accuracy(monkeypatch):
+    """log_every > 1: accuracy passes over the data only on logged steps (and for the end)."""
+    import xorlab.train as train_module
+
+    calls = []
+    real = train_module.accuracy_on
+    monkeypatch.setattr(
+        train_module,
+        "accuracy_on",
+        lambda *a: calls.append(1) or real(*a),  # noqa: B023
+    )
+    r = train(cfg_with(train={"steps": 25, "log_every": 10, "batch_size": 16}))
+    assert r.metrics["step"].tolist() == [0, 10, 20, 24] and len(calls) == 4

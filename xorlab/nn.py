@@ -121,7 +121,7 @@ def softmax(z: Array, out: Array | None = None) -> tuple[Array, Array]:
     """
     shifted = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)  # (..., N, C)
     e = np.exp(shifted)
-    s = e.sum(axis=-1, keepdims=True)  # (..., N, 1)
+    s = _sum(e, axis=-1, keepdims=True)  # (..., N, 1)
     e /= s
     shifted -= np.log(s)
     return e, shifted
@@ -167,34 +167,24 @@ OUTPUT_DELTAS = {"mse": mse_output_delta, "cross_entropy": cross_entropy_output_
 def l2_penalty(W: Array, lam: float | Array, n: int) -> Array:
     """l2: lam/(2N) * sum(W**2). One value per leading index; lam a number or one per network."""
     s = _sum(W * W, axis=(-2, -1))
-    if isinstance(lam, np.ndarray):
-        lam = scalar_for(lam, s)
-    return lam * s / (2 * n)
+    return scalar_for(lam, s) * s / (2 * n)
 
 
 def l2_penalty_der(W: Array, lam: float | Array, n: int) -> Array:
     """d/dW of l2: lam/N * W."""
-    c = lam / n
-    if isinstance(c, np.ndarray):
-        c = scalar_for(c, W)
-    return c * W
+    return scalar_for(lam / n, W) * W
 
 
 def l1_penalty(W: Array, lam: float | Array, n: int) -> Array:
     """l1: lam/N * sum(|W|)."""
     s = _sum(np.abs(W), axis=(-2, -1))
-    if isinstance(lam, np.ndarray):
-        lam = scalar_for(lam, s)
-    return lam * s / n
+    return scalar_for(lam, s) * s / n
 
 
 def l1_penalty_der(W: Array, lam: float | Array, n: int) -> Array:
     """Subgradient of l1: lam/N * sign(W), 0 at W = 0."""
-    c = lam / n
-    if isinstance(c, np.ndarray):
-        c = scalar_for(c, W)
     d = np.sign(W)
-    d *= c
+    d *= scalar_for(lam / n, W)
     return d
 
 
@@ -226,6 +216,11 @@ class NetSpec:
             (f"W{layer}", f"b{layer}" if self.bias else None)
             for layer in range(1, self.n_layers + 1)
         )
+
+    @cached_property
+    def w_keys(self) -> tuple[str, ...]:
+        """The weight-matrix keys W1..WL (what the penalty covers)."""
+        return tuple(wk for wk, _ in self.layer_keys)
 
     @cached_property
     def keys(self) -> tuple[str, ...]:
@@ -307,9 +302,10 @@ def penalty(params: Mapping[str, Array], spec: NetSpec, n: int) -> Array | float
     if not spec.has_penalty:
         return 0.0
     pen, _ = PENALTIES[spec.penalty]
+    lam = spec.strength
     total: Array | float = 0
-    for wk, _ in spec.layer_keys:
-        total = total + pen(params[wk], spec.strength, n)
+    for wk in spec.w_keys:
+        total = total + pen(params[wk], lam, n)
     return total
 
 
@@ -323,24 +319,25 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, spec: NetSpec)
     """
     hs = cache.hs
     n = Y.shape[-2]
+    lam = spec.strength
     der = DERIVATIVES[spec.activation]
     pen_der = PENALTIES[spec.penalty][1] if spec.has_penalty else None
-    backwards: list[tuple[str, Array]] = []  # (key, gradient) from the last layer down
+    grads: Params = {}
     dz = OUTPUT_DELTAS[spec.loss](hs[-1], Y)  # (..., N, C)
-    for layer in range(len(hs) - 1, 0, -1):
-        wk, bk = spec.layer_keys[layer - 1]
+    for i in range(len(hs) - 2, -1, -1):  # layer l = i + 1, from the output down
+        wk, bk = spec.layer_keys[i]
         W = params[wk]
-        if bk is not None:
-            db = _sum(dz, axis=-2).reshape(params[bk].shape)  # (..., fan_out)
-            backwards.append((bk, db))
-        dW = hs[layer - 1].swapaxes(-1, -2) @ dz  # (..., fan_in, fan_out)
+        h_in = hs[i]  # h_{l-1}
+        dW = h_in.swapaxes(-1, -2) @ dz  # (..., fan_in, fan_out)
         if pen_der is not None:
-            dW += pen_der(W, spec.strength, n)
-        backwards.append((wk, dW))
-        if layer > 1:
+            dW += pen_der(W, lam, n)
+        grads[wk] = dW
+        if bk is not None:
+            grads[bk] = _sum(dz, axis=-2).reshape(params[bk].shape)  # (..., fan_out)
+        if i:
             dz = dz @ W.swapaxes(-1, -2)  # dh_{l-1}: (..., N, fan_in)
-            dz *= der(hs[layer - 1])
-    return dict(reversed(backwards))  # W1, b1, W2, ...: the order of the parameters
+            dz *= der(h_in)
+    return {k: grads[k] for k in spec.keys}
 
 
 def predict(params: Mapping[str, Array], X: Array, spec: NetSpec) -> Array:

@@ -101,13 +101,22 @@ def metric_columns(spec: nn.NetSpec, has_test: bool) -> list[str]:
     return cols
 
 
-def metrics_frame(rows: list[tuple], spec: nn.NetSpec, has_test: bool) -> pd.DataFrame:
-    """The metrics table from rows whose per-parameter norms are still squared."""
-    metrics = pd.DataFrame(rows, columns=metric_columns(spec, has_test))
-    norm_cols = [c for c in metrics.columns if c.startswith(("grad_norm_", "weight_norm_"))]
-    if len(metrics):
-        metrics[norm_cols] = np.sqrt(metrics[norm_cols].to_numpy())
-    return metrics
+def metrics_frame(rows: list[tuple] | np.ndarray, spec: nn.NetSpec, has_test: bool) -> pd.DataFrame:
+    """The metrics table, from one row per logged step (tuples or a float array) whose
+    per-parameter norms are still squared (the square roots are taken here, all at once)."""
+    cols = metric_columns(spec, has_test)
+    if not len(rows):
+        return pd.DataFrame([], columns=cols)
+    table = np.asarray(rows, dtype=np.float64)  # (rows, columns)
+    data: dict[str, np.ndarray] = {}
+    for i, col in enumerate(cols):
+        if col in ("step", "epoch", "clipped"):
+            data[col] = table[:, i].astype(np.int64)
+        elif col.startswith(("grad_norm_", "weight_norm_")):
+            data[col] = np.sqrt(table[:, i])
+        else:
+            data[col] = table[:, i]
+    return pd.DataFrame(data)
 
 
 def frame_steps(steps: int, n_frames: int) -> list[int]:
@@ -169,6 +178,7 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
     state = optim.init_state(ospec, params)
     T = cfg.train.steps
     sched = schedule(cfg)
+    fixed_lr = sched.lr if sched.kind == "constant" and not sched.warmup else None
     clip_kind, clip_max = cfg.optim.clip.kind, cfg.optim.clip.max
     clip_on = clip_kind != "none"
     diverge_above = math.inf if cfg.train.diverge_above is None else cfg.train.diverge_above
@@ -182,7 +192,7 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
     B = n if cfg.train.batch_size is None else min(cfg.train.batch_size, n)
     full_batch = B == n and not cfg.train.shuffle
     nb = -(-n // B)  # batches per epoch
-    weights = list(params.values())  # the same arrays as params, updated in place
+    flat_weights = [p.ravel() for p in params.values()]  # views: updated with params, in place
 
     snap_at = set(frame_steps(T, cfg.plots.gif_frames)) if cfg.plots.enabled else set()
     frames: list[Frame] = []
@@ -193,7 +203,7 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
     order = np.arange(n)
     Xb, Yb = X, Y
     last_acc = float("nan")
-    isfinite, sqrt, sq_norm_list = math.isfinite, math.sqrt, optim.sq_norm_list
+    isfinite, sqrt = math.isfinite, math.sqrt
     with np.errstate(all="ignore"):
         try:
             for t in range(T):
@@ -211,8 +221,9 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
                 rl = float(nn.penalty(params, spec, Yb.shape[0]))
                 loss = dl + rl
                 grads = nn.backward(params, cache, Yb, spec)
-                gsq = sq_norm_list(grads.values())  # in spec.keys order, like weights
-                wsq = sq_norm_list(weights)
+                # squared norms by BLAS dot (optim.sq_norm), in parameter order
+                gsq = [float(g.ravel().dot(g.ravel())) for g in grads.values()]
+                wsq = [float(w.dot(w)) for w in flat_weights]
                 gnorm = sqrt(sum(gsq))
                 bad = not (
                     isfinite(loss)
@@ -221,7 +232,7 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
                     and not loss > diverge_above
                 )
                 clipped = clip_on and not bad and optim.clip(grads, clip_kind, clip_max, gnorm)
-                lr = optim.get_lr(sched, t)
+                lr = optim.get_lr(sched, t) if fixed_lr is None else fixed_lr
                 if bad or t % log_every == 0 or t == T - 1:
                     if full_batch:
                         acc = nn.accuracy(out, y_idx)

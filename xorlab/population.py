@@ -1,0 +1,372 @@
+"""Population training: K configs of one shape trained as one stacked computation.
+
+``train_population(configs) -> list[RunResult]`` trains configs that share a ``group_key`` (the
+same data, layer sizes, kinds and step plan) as a stack: weights ``(K, fan_in, fan_out)``,
+biases ``(K, 1, fan_out)``, batches ``(K, B, d)`` or one batch shared by all; ``nn`` and ``optim``
+are batch-agnostic, so one forward and one backward serve every network. What may differ per
+network is a number: the seed (initialization and shuffles), learning rate and schedule fields,
+penalty strength, momentum, Adam's betas and eps, the clip bound, ``diverge_above``. A number the
+group shares stays a Python float, which costs nothing.
+
+Each result equals ``train(config)`` (same metrics, parameters, frames, status): every network
+gets the same floating-point operations, in the same order, as when trained alone (BLAS matmul
+is called once per network with the same shapes; squared norms use the same BLAS dot; scalars
+are rounded to the model's dtype as numpy rounds a Python float).
+
+A network that diverges leaves the stack: its parameters freeze before the update that step
+would have applied, its row and status are recorded as ``train`` records them, and the others
+go on without it.
+
+``group_configs(configs, max_k)`` splits a list of configs into such groups, in order, chunked
+so that a group's working set stays in cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from . import nn, optim
+from .config import Config
+from .train import (
+    Frame,
+    Params,
+    RunResult,
+    best_of,
+    build_data,
+    finite_or_none,
+    frame_steps,
+    metrics_frame,
+    net_spec,
+    optim_spec,
+    schedule,
+    train,
+)
+
+# A group's working set (activations, their gradients, temporaries: rows x widths x ~6 arrays)
+# is kept under this many bytes. Measured (2-core AMD EPYC, 512 KiB L2/core, 32 MiB L3), µs per
+# network-step bottom out at K ~ 32-256 for 3 hidden, 32-64 for 10, 4-32 for 50; 8 MiB gives
+# K = 116, 48 and 11 there.
+CACHE_BYTES = 8 << 20
+MAX_K = 256
+
+
+def group_key(cfg: Config) -> tuple:
+    """What configs must share to be trained as one stack: everything but per-network numbers."""
+    m, o, tr = cfg.model, cfg.optim, cfg.train
+    # a zero strength means no penalty at all (train skips it), not "lambda = 0 * sum(W**2)"
+    penalty = cfg.regularization.kind if cfg.regularization.strength else "none"
+    return (
+        tuple(cfg.data.model_dump().items()),
+        (tuple(m.hidden), m.activation, m.loss, m.bias, m.init, m.dtype),
+        (o.kind, o.schedule.kind, o.clip.kind, penalty),
+        (tr.steps, tr.batch_size, tr.shuffle, tr.log_every),
+        (cfg.plots.enabled, cfg.plots.gif_frames),
+    )
+
+
+def group_size(cfg: Config) -> int:
+    """How many networks of this config to stack: as many as keep the working set under
+    CACHE_BYTES (rows x layer widths x itemsize x ~6 arrays), at least 1, at most MAX_K."""
+    rows = 4 if cfg.data.kind == "xor4" else cfg.data.n
+    width = sum(cfg.model.hidden) + 2
+    itemsize = 4 if cfg.model.dtype == "float32" else 8
+    return max(1, min(MAX_K, CACHE_BYTES // (rows * width * itemsize * 6)))
+
+
+def group_configs(configs: Sequence[Config], max_k: int | None = None) -> list[list[int]]:
+    """Indices of ``configs`` in groups that ``train_population`` can train together.
+
+    Groups follow the order in which their first member appears; members keep their order. A
+    group larger than ``max_k`` (default: ``group_size``) is cut into near-equal chunks. The
+    result depends only on the configs, in order.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, cfg in enumerate(configs):
+        groups.setdefault(group_key(cfg), []).append(i)
+    out: list[list[int]] = []
+    for members in groups.values():
+        k = max_k if max_k is not None else group_size(configs[members[0]])
+        n_chunks = -(-len(members) // max(1, k))
+        size, extra = divmod(len(members), n_chunks)  # the first `extra` chunks get one more
+        start = 0
+        for c in range(n_chunks):
+            end = start + size + (c < extra)
+            out.append(members[start:end])
+            start = end
+    return out
+
+
+def _per_net(values: list[Any]) -> Any:
+    """One value for the group if all networks share it (a plain Python number), else (K,)."""
+    return values[0] if all(v == values[0] for v in values) else np.array(values)
+
+
+def _keep(x: Any, alive: np.ndarray) -> Any:
+    """The surviving networks' part of a per-network value (arrays (K, ...); numbers stay)."""
+    return x[alive] if isinstance(x, np.ndarray) else x
+
+
+def _accuracies(out: np.ndarray, y_idx: np.ndarray) -> np.ndarray:
+    """nn.accuracy for each network of a stack: out (K, N, C) -> (K,)."""
+    return np.count_nonzero(out.argmax(axis=-1) == y_idx, axis=-1) / y_idx.shape[-1]
+
+
+@dataclass
+class _Stack:
+    """The networks still training, row i of every array being network ``ids[i]``."""
+
+    ids: np.ndarray  # (K,) indices into the configs
+    params: Params  # W (K, fan_in, fan_out), b (K, 1, fan_out)
+    state: dict[str, Params]  # optimizer state, shaped like params
+    rss: list[np.random.RandomState]  # each network's RandomState, for its epoch shuffles
+    spec: nn.NetSpec  # strength: a number or (K,)
+    sched: optim.Schedule  # lr, gamma, ...: numbers or (K,)
+    ospec: optim.OptimSpec  # momentum, betas, eps: numbers or (K,)
+    clip_max: Any  # float or (K,)
+    diverge_above: Any  # float (inf: none) or (K,)
+
+    def keep(self, alive: np.ndarray) -> None:
+        """Drop the networks where ``alive`` is False."""
+        self.ids = self.ids[alive]
+        self.params = {k: v[alive] for k, v in self.params.items()}
+        self.state = {s: {k: v[alive] for k, v in d.items()} for s, d in self.state.items()}
+        self.rss = [rs for rs, a in zip(self.rss, alive.tolist()) if a]
+        for name in ("spec", "sched", "ospec"):
+            obj = getattr(self, name)
+            kept = {f.name: _keep(getattr(obj, f.name), alive) for f in fields(obj)}
+            setattr(self, name, replace(obj, **kept))
+        self.clip_max = _keep(self.clip_max, alive)
+        self.diverge_above = _keep(self.diverge_above, alive)
+
+    def network(self, i: int, shapes: dict[str, tuple[int, ...]]) -> Params:
+        """Row i as one network's parameters, shaped as train() has them (a copy)."""
+        return {k: v[i].reshape(shapes[k]).copy() for k, v in self.params.items()}
+
+
+def _stack(configs: Sequence[Config]) -> tuple[_Stack, list[Params]]:
+    """The population's networks, initialized from their own seeds, and their initial params."""
+    K = len(configs)
+    cfg0 = configs[0]
+
+    def per_net(get: Callable[[Config], Any]) -> Any:
+        return _per_net([get(c) for c in configs])
+
+    spec = replace(net_spec(cfg0), strength=per_net(lambda c: c.regularization.strength))
+    rss = [np.random.RandomState(c.seed) for c in configs]  # init first, then the shuffles
+    inits = [nn.init_params(spec, cfg0.model.init, rs, cfg0.model.dtype) for rs in rss]
+    params: Params = {}
+    for k in inits[0]:
+        stacked = np.stack([p[k] for p in inits])  # (K, fan_in, fan_out) or (K, fan_out)
+        params[k] = stacked.reshape(K, -1, stacked.shape[-1])  # biases (K, 1, fan_out)
+    sched = replace(
+        schedule(cfg0),
+        lr=per_net(lambda c: c.optim.lr),
+        gamma=per_net(lambda c: c.optim.schedule.gamma),
+        every=per_net(lambda c: c.optim.schedule.every),
+        decay=per_net(lambda c: c.optim.schedule.decay),
+        lr_min=per_net(lambda c: c.optim.schedule.lr_min),
+        warmup=per_net(lambda c: c.optim.schedule.warmup),
+    )
+    ospec = replace(
+        optim_spec(cfg0),
+        momentum=per_net(lambda c: c.optim.momentum),
+        beta1=per_net(lambda c: c.optim.beta1),
+        beta2=per_net(lambda c: c.optim.beta2),
+        eps=per_net(lambda c: c.optim.eps),
+    )
+    stack = _Stack(
+        ids=np.arange(K),
+        params=params,
+        state=optim.init_state(ospec, params),
+        rss=rss,
+        spec=spec,
+        sched=sched,
+        ospec=ospec,
+        clip_max=per_net(lambda c: c.optim.clip.max),
+        diverge_above=per_net(
+            lambda c: math.inf if c.train.diverge_above is None else c.train.diverge_above
+        ),
+    )
+    return stack, inits
+
+
+def train_population(
+    configs: Sequence[Config], *, on_step: Callable[[int], None] | None = None
+) -> list[RunResult]:
+    """Train configs that share a ``group_key`` as one stack; results in the configs' order.
+
+    Each result equals ``train(config)``. ``on_step(steps done)`` is called now and then for
+    progress. Ctrl-C ends the networks still training with status ``interrupted``. A group of
+    one is handed to ``train`` itself, which has less bookkeeping per step.
+    """
+    if not configs:
+        return []
+    key = group_key(configs[0])
+    for cfg in configs[1:]:
+        if group_key(cfg) != key:
+            raise ValueError(f"config {cfg.name!r} cannot share a stack with {configs[0].name!r}")
+    if len(configs) == 1:
+        return [
+            train(configs[0], on_step=None if on_step is None else lambda d, _l, _a: on_step(d))
+        ]
+
+    cfg0 = configs[0]
+    K = len(configs)
+    stack, inits = _stack(configs)
+    spec_all = stack.spec  # the whole population's, for the final evaluation
+    shapes = {k: v.shape for k, v in inits[0].items()}
+    data = build_data(cfg0)
+
+    # the step plan: shared by every network
+    T = cfg0.train.steps
+    log_every = cfg0.train.log_every
+    clip_kind = cfg0.optim.clip.kind
+    X, Y = data.X_train, data.y_train
+    y_idx = Y.argmax(axis=-1)  # (n_train,)
+    X_test, y_test_idx = data.X_test, data.y_test.argmax(axis=-1)
+    has_test = data.n_test > 0
+    n = data.n_train
+    B = n if cfg0.train.batch_size is None else min(cfg0.train.batch_size, n)
+    shuffle = cfg0.train.shuffle
+    full_batch = B == n and not shuffle
+    nb = -(-n // B)  # batches per epoch
+    snap_at = set(frame_steps(T, cfg0.plots.gif_frames)) if cfg0.plots.enabled else set()
+    progress_every = max(1, T // 200)
+
+    # what each network's RunResult needs
+    status = ["completed"] * K
+    diverged_at: list[int | None] = [None] * K
+    steps_done = [T] * K
+    finals: list[Params] = [{} for _ in range(K)]
+    frames: list[list[Frame]] = [[] for _ in range(K)]
+    blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (networks, their metrics rows) per step
+
+    order = np.arange(n)
+    orders = np.broadcast_to(order, (K, n))
+    Xb, Yb = X, Y
+    t = 0
+    with np.errstate(all="ignore"):
+        try:
+            for t in range(T):
+                if t in snap_at:
+                    for i, net in enumerate(stack.ids.tolist()):
+                        frames[net].append(Frame(t, stack.network(i, shapes)))
+                epoch, j = divmod(t, nb)
+                if not full_batch:
+                    if shuffle:
+                        if j == 0:
+                            orders = np.stack([rs.permutation(n) for rs in stack.rss])  # (K, n)
+                        rows_b = orders[:, j * B : (j + 1) * B]  # (K, B)
+                    else:
+                        rows_b = order[j * B : (j + 1) * B]  # (B,): one batch for all
+                    Xb, Yb = X[rows_b], Y[rows_b]  # (K, B, 2), (K, B, C) or (B, 2), (B, C)
+
+                params, spec = stack.params, stack.spec
+                out, cache = nn.forward(params, Xb, spec)  # (K, B, C)
+                dl = np.asarray(nn.data_loss(cache, Yb, spec), dtype=np.float64)  # (K,)
+                rl = np.asarray(nn.penalty(params, spec, Yb.shape[-2]), dtype=np.float64)
+                loss = dl + rl
+                grads = nn.backward(params, cache, Yb, spec)
+                gsq = [optim.sq_norm_each(g) for g in grads.values()]  # P x (K,)
+                wsq = [optim.sq_norm_each(w) for w in params.values()]
+                gnorm = np.sqrt(sum(gsq))  # summed in parameter order, as train() does
+                bad = ~(
+                    np.isfinite(loss)
+                    & np.isfinite(gnorm)
+                    & np.logical_and.reduce([np.isfinite(s) for s in wsq])
+                    & ~(loss > stack.diverge_above)
+                )  # (K,)
+                clipped = optim.clip_each(grads, clip_kind, stack.clip_max, gnorm) & ~bad
+                lr = optim.get_lr(stack.sched, t)
+                logged = t % log_every == 0 or t == T - 1
+                if logged or bad.any():
+                    if full_batch:
+                        acc = _accuracies(out, y_idx)
+                    else:
+                        acc = _accuracies(nn.forward(params, X, spec)[0], y_idx)
+                    cols: list[Any] = [t, epoch, lr, loss, dl, rl, acc]
+                    if has_test:
+                        cols.append(_accuracies(nn.forward(params, X_test, spec)[0], y_test_idx))
+                    cols += [gnorm, clipped, *gsq, *wsq]  # squared norms: metrics_frame roots
+                    rows = np.empty((len(stack.ids), len(cols)))
+                    for c, value in enumerate(cols):
+                        rows[:, c] = value
+                    who = slice(None) if logged else bad
+                    blocks.append((stack.ids[who], rows[who]))
+                if bad.any():
+                    for i in np.flatnonzero(bad).tolist():
+                        net = int(stack.ids[i])
+                        status[net], diverged_at[net], steps_done[net] = "diverged", t, t
+                        finals[net] = stack.network(i, shapes)  # frozen before update t
+                    alive = ~bad
+                    stack.keep(alive)
+                    orders, lr = orders[alive], _keep(lr, alive)
+                    grads = {k: v[alive] for k, v in grads.items()}
+                    if not len(stack.ids):
+                        break
+                if on_step is not None and (t + 1) % progress_every == 0:
+                    on_step(t + 1)  # before the update, as in train(): Ctrl-C here keeps row t
+                optim.update(stack.ospec, stack.params, grads, stack.state, lr, t)
+            else:
+                t = T
+        except KeyboardInterrupt:
+            for net in stack.ids.tolist():
+                status[net], steps_done[net] = "interrupted", t
+        for i, net in enumerate(stack.ids.tolist()):
+            finals[net] = stack.network(i, shapes)
+
+        # every network's last parameters, evaluated as one stack
+        last = {k: np.stack([f[k] for f in finals]).reshape(K, -1, shapes[k][-1]) for k in shapes}
+        out, cache = nn.forward(last, X, spec_all)
+        final_loss = np.asarray(nn.data_loss(cache, Y, spec_all), dtype=np.float64)
+        final_loss = final_loss + np.asarray(nn.penalty(last, spec_all, n), dtype=np.float64)
+        final_acc = _accuracies(out, y_idx)
+        final_test = np.full(K, np.nan)
+        if has_test:
+            final_test = _accuracies(nn.forward(last, X_test, spec_all)[0], y_test_idx)
+        finite_params = np.logical_and.reduce(
+            [np.isfinite(v).reshape(K, -1).all(axis=1) for v in last.values()]
+        )
+
+    # one RunResult per network, as train() builds it
+    all_ids = np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, dtype=int)
+    all_rows = np.concatenate([b[1] for b in blocks]) if blocks else np.zeros((0, 0))
+    by_net = np.argsort(all_ids, kind="stable")
+    starts = np.searchsorted(all_ids[by_net], np.arange(K + 1))
+    results = []
+    for m, cfg in enumerate(configs):
+        if status[m] == "completed" and not (math.isfinite(final_loss[m]) and finite_params[m]):
+            status[m], diverged_at[m] = "diverged", T
+        if (
+            snap_at
+            and status[m] != "diverged"
+            and (not frames[m] or frames[m][-1].step != steps_done[m])
+        ):
+            frames[m].append(Frame(steps_done[m], {k: v.copy() for k, v in finals[m].items()}))
+        metrics = metrics_frame(all_rows[by_net[starts[m] : starts[m + 1]]], spec_all, has_test)
+        acc_m = float(final_acc[m])
+        results.append(
+            RunResult(
+                config=cfg,
+                status=status[m],
+                steps_done=steps_done[m],
+                diverged_at=diverged_at[m],
+                metrics=metrics,
+                data=data,
+                init_params=inits[m],
+                final_params=finals[m],
+                final={
+                    "loss": finite_or_none(float(final_loss[m])),
+                    "train_acc": finite_or_none(acc_m),
+                    "test_acc": finite_or_none(float(final_test[m])),
+                },
+                best=best_of(metrics, acc_m, steps_done[m]),
+                frames=frames[m],
+            )
+        )
+    return results
