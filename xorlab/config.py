@@ -7,6 +7,7 @@ dotted key and what is allowed; nothing here prints or exits.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import re
@@ -241,19 +242,11 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any, *, source: str = "--se
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """A deep copy of ``raw`` with each ``KEY=VALUE`` override applied in order."""
-    out = _deepcopy(raw)
+    out = copy.deepcopy(raw)
     for text in overrides:
         key, value = parse_override(text)
         set_dotted(out, key, value)
     return out
-
-
-def _deepcopy(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _deepcopy(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_deepcopy(v) for v in obj]
-    return obj
 
 
 def name_from_path(path: str | Path) -> str:

@@ -268,24 +268,16 @@ def member_row_values(run_dir: Path) -> dict[str, Any]:
     try:
         s = read_json(run_dir / "summary.json")
         final = s.get("final") or {}
-        return {
-            "status": s.get("status", "unfinished"),
-            "final_loss": final.get("loss"),
-            "final_train_acc": final.get("train_acc"),
-            "final_test_acc": final.get("test_acc"),
-            "diverged_at": s.get("diverged_at"),
-            "wall_s": s.get("wall_s"),
-        }
     except (OSError, ValueError, AttributeError):
-        status = "unfinished" if run_dir.exists() else "pending"
-        return {
-            "status": status,
-            "final_loss": None,
-            "final_train_acc": None,
-            "final_test_acc": None,
-            "diverged_at": None,
-            "wall_s": None,
-        }
+        s, final = {"status": "unfinished" if run_dir.exists() else "pending"}, {}
+    return {
+        "status": s.get("status", "unfinished"),
+        "final_loss": final.get("loss"),
+        "final_train_acc": final.get("train_acc"),
+        "final_test_acc": final.get("test_acc"),
+        "diverged_at": s.get("diverged_at"),
+        "wall_s": s.get("wall_s"),
+    }
 
 
 def write_status(run_dir: Path, status: str, note: str = "") -> None:

@@ -26,6 +26,7 @@ one sweep file always gives the same members in the same order.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import re
@@ -165,7 +166,7 @@ def build_sweep(
                 raise XorlabError(f"{where}: {exc}", file=file) from None
             raw_base.setdefault("name", cfgmod.name_from_path(base_path))
         else:
-            raw_base = cfgmod.apply_overrides(inline or {}, [])
+            raw_base = copy.deepcopy(inline or {})
             raw_base.setdefault("name", default_name)
         for key, value in spec.set.items():
             cfgmod.set_dotted(raw_base, key, value, source=f"{file}: set")
@@ -198,7 +199,7 @@ def build_sweep(
             if "__variant__" in part:
                 variant = part["__variant__"]
             sets.update({k: v for k, v in part.items() if k != "__variant__"})
-        member_raw = cfgmod.apply_overrides(variant_bases.get(variant or "", base_raw), [])
+        member_raw = copy.deepcopy(variant_bases.get(variant or "", base_raw))
         for key, value in sets.items():
             cfgmod.set_dotted(member_raw, key, value, source=f"{file}: member {index}")
         label = member_label(index, width, variant, {k: sets.get(k) for k in label_keys})
