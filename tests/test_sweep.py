@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -181,6 +182,35 @@ def test_jobs_2_equals_jobs_1_byte_for_byte(tmp_path):
                                   pd.read_csv(b / "summary.csv")[cols])  # fmt: skip
 
 
+def _metas(folder: Path) -> dict[str, dict]:
+    return {m.name: json.loads((m / "meta.json").read_text())
+            for m in sorted((folder / "members").iterdir())}  # fmt: skip
+
+
+def test_grouping_depends_on_the_sweep_file_only(tmp_path):
+    # two shapes x (2 lr x 2 seeds): two groups of 4, whatever --jobs says
+    p = sweep_file(tmp_path, "grid: {model.hidden: [[3], [5]], optim.lr: [0.1, 2.0]}\n"
+                             "seeds: [0, 1]\n")  # fmt: skip
+    for jobs in ("1", "2", "3"):
+        assert invoke("sweep", p, "-j", jobs, "-q", "--runs-dir", tmp_path / jobs).exit_code == 0
+    metas = [_metas(only(tmp_path / j)) for j in ("1", "2", "3")]
+    assert [m["group_size"] for m in metas[0].values()] == [4] * 8
+    assert metas[0].keys() == metas[1].keys() == metas[2].keys()
+    for name in metas[0]:
+        assert metas[0][name]["group_size"] == metas[1][name]["group_size"]
+        assert metas[0][name]["group_size"] == metas[2][name]["group_size"]
+        sizes = [(only(tmp_path / j) / "members" / name / "final.npz").read_bytes()
+                 for j in ("1", "2", "3")]  # fmt: skip
+        assert sizes[0] == sizes[1] == sizes[2]
+
+
+def test_workers_pin_blas_to_one_thread(tmp_path):
+    p = sweep_file(tmp_path, "grid: {model.hidden: [[3], [4]]}\n")
+    assert invoke("sweep", p, "-j", "2", "-q", "--runs-dir", tmp_path / "runs").exit_code == 0
+    threads = [m["blas_threads"] for m in _metas(only(tmp_path / "runs")).values()]
+    assert threads == [1, 1]
+
+
 def test_dask_local_cluster_equals_local(tmp_path):
     pytest.importorskip("dask.distributed")
     p = sweep_file(tmp_path, "grid: {optim.lr: [0.1, 2.0]}\n")
@@ -191,25 +221,38 @@ def test_dask_local_cluster_equals_local(tmp_path):
     for member in sorted((a / "members").iterdir()):
         other = b / "members" / member.name
         assert (member / "metrics.csv").read_bytes() == (other / "metrics.csv").read_bytes()
+    group_sizes = [[m["group_size"] for m in _metas(f).values()] for f in (a, b)]
+    assert group_sizes == [[2, 2], [2, 2]]  # Dask trains the same groups
+    assert {m["blas_threads"] for m in _metas(b).values()} == {1}
 
 
 def test_a_member_that_raises_is_failed_and_the_rest_go_on(tmp_path, monkeypatch):
+    # the three members train as one group; the group raises, so each is trained alone
     real_train = executors.train
+    groups = []
+
+    def flaky_population(cfgs, **kw):
+        groups.append(len(cfgs))
+        raise ValueError("boom in group")
 
     def flaky(cfg, **kw):
         if cfg.optim.lr == 0.2:
             raise ValueError("boom in member")
         return real_train(cfg, **kw)
 
+    monkeypatch.setattr(executors, "train_population", flaky_population)
     monkeypatch.setattr(executors, "train", flaky)
     p = sweep_file(tmp_path, "grid: {optim.lr: [0.1, 0.2, 0.3]}\n")
     res = invoke("sweep", p, "-j", "1", "--runs-dir", tmp_path / "runs")
     assert res.exit_code == 1, res.output
+    assert groups == [3]
     folder = only(tmp_path / "runs")
     df = pd.read_csv(folder / "summary.csv")
     assert df["status"].tolist() == ["completed", "failed", "completed"]
     error = (folder / df["run_dir"][1] / "error.txt").read_text()
     assert "ValueError: boom in member" in error and "Traceback" in error
+    meta = json.loads((folder / df["run_dir"][0] / "meta.json").read_text())
+    assert meta["group_size"] == 1  # trained alone, after the group failed
 
 
 def _wait_for(predicate, timeout=60.0):
@@ -221,7 +264,8 @@ def _wait_for(predicate, timeout=60.0):
     return False
 
 
-SLOW = "grid: {optim.lr: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}\n"
+# each member its own training group (hidden sizes differ), so members finish one by one
+SLOW = "grid: {model.hidden: [[3], [4], [5], [6], [7], [8]]}\n"
 
 
 def test_ctrl_c_then_resume_equals_an_uninterrupted_sweep(tmp_path):
@@ -259,7 +303,7 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_sweep(tmp_path):
 
 
 def test_a_killed_worker_fails_only_its_member(tmp_path):
-    p = sweep_file(tmp_path, SLOW.replace("0.5, 0.6", "0.5"))
+    p = sweep_file(tmp_path, SLOW.replace(", [8]", ""))
     runs = tmp_path / "runs"
     proc = subprocess.Popen([SCRIPT, "sweep", str(p), "--set", "train.steps=20000", "-j", "2",
                              "-q", "--runs-dir", str(runs)], stdout=subprocess.PIPE,
@@ -278,6 +322,35 @@ def test_a_killed_worker_fails_only_its_member(tmp_path):
     assert sorted(df["status"]) == ["completed"] * 4 + ["failed"]
     failed = df[df["status"] == "failed"]["run_dir"].iloc[0]
     assert "killed by signal 9" in (only(runs) / failed / "error.txt").read_text()
+
+
+def test_a_killed_worker_costs_a_group_nothing(tmp_path):
+    # five members of one shape train as one group in one worker; killing every worker while
+    # the group trains puts each member back alone, and all five complete as if nothing happened
+    p = sweep_file(tmp_path, "grid: {optim.lr: [0.1, 0.2, 0.3, 0.4, 0.5]}\n")
+    runs = tmp_path / "runs"
+    steps = ["--set", "train.steps=20000"]
+    proc = subprocess.Popen([SCRIPT, "sweep", str(p), *steps, "-j", "2", "-q", "--runs-dir",
+                             str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert _wait_for(lambda: len(list(runs.glob("*/members/*/config.yaml"))) == 5)
+    kids = psutil.Process(proc.pid).children(recursive=True)
+    assert _wait_for(lambda: any(k.cpu_times().user > 0.5 for k in kids))  # it is training
+    for k in kids:
+        if k.parent() is not None and k.parent().pid != proc.pid:  # the forkserver's children
+            k.kill()
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    folder = only(runs)
+    df = pd.read_csv(folder / "summary.csv")
+    assert df["status"].tolist() == ["completed"] * 5
+    assert invoke("sweep", p, *steps, "-j", "1", "-q", "--runs-dir", tmp_path / "s").exit_code == 0
+    straight = only(tmp_path / "s")
+    for run_dir in df["run_dir"]:
+        assert json.loads((folder / run_dir / "meta.json").read_text())["group_size"] == 1
+        assert json.loads((straight / run_dir / "meta.json").read_text())["group_size"] == 5
+        a, b = folder / run_dir / "final.npz", straight / run_dir / "final.npz"
+        assert a.read_bytes() == b.read_bytes()
 
 
 def test_two_sweeps_at_once_get_two_folders(tmp_path):

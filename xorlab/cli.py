@@ -110,6 +110,9 @@ def sweep(
         )  # fmt: skip
     except XorlabError as exc:
         fail(exc)
+    except KeyboardInterrupt:  # Ctrl-C outside the members' loop: what finished is on disk
+        err.print("interrupted", style="yellow")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(code)
 
 

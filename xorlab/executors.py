@@ -1,12 +1,19 @@
 """Where sweep members run: in this process, in local worker processes, or on a Dask cluster.
 
-Workers compute and return results; they never write files (a cluster needs no shared disk).
-Every executor yields the same events, so the sweep driver does not care which one runs:
-``Started(index)``, ``Done(index, output)``, ``Failed(index, error_text)``.
+The unit of work is a task: ``TrainTask`` trains a group of members as one stack
+(``population.train_population``; the groups come from the sweep file alone, so no result
+depends on the executor or ``--jobs``), ``RenderTask`` draws one trained member's plots. A member
+whose config wants plots goes back into the queue as a render task once trained, so drawing, the
+costly part, spreads over every worker. Workers compute and return bytes; they never write files
+(a cluster needs no shared disk). ``TaskQueue`` holds what is left and turns replies into events,
+the same for every executor: ``Started(index)``, ``Done(index, output)``, ``Failed(index, error)``.
 
-The local pool is hand-made rather than ``concurrent.futures``: there, one killed worker breaks
-the pool and fails every pending future. Here each worker runs one member at a time, so a dead
-worker costs exactly the member it was running; it is replaced and the rest go on.
+Faults stay with their member. A member that raises is failed; if it raised inside a group, the
+group's members are trained again one by one (in the same worker), so only the culprit fails. A
+worker that dies while training a group costs no member: each is queued again alone; a worker
+that dies while training or drawing one member fails that member. The local pool is hand-made
+rather than ``concurrent.futures``, where one killed worker breaks the pool and every pending
+future.
 """
 
 from __future__ import annotations
@@ -17,23 +24,56 @@ import signal
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from .config import Config
 from .errors import XorlabError
-from .rundir import now_iso
+from .population import train_population
+from .rundir import now_iso, result_files
 from .train import RunResult, train
+
+Member = tuple[int, dict[str, Any]]  # (index in the sweep, resolved config as a dict)
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    members: tuple[Member, ...]
+
+
+@dataclass(frozen=True)
+class RenderTask:
+    index: int
+    result: RunResult
+
+
+Task = TrainTask | RenderTask
+Reply = tuple[int, bool, Any]  # (index, ok, Trained | plots | traceback text)
+
+
+@dataclass
+class Trained:
+    """One member's training, as a worker returns it."""
+
+    result: RunResult
+    files: dict[str, bytes]  # rundir.result_files, encoded in the worker
+    wall_s: float  # its share of the group's training time
+    started_at: str
+    group_size: int
+    blas_threads: int | None  # in the process that trained it
 
 
 @dataclass
 class MemberOutput:
     result: RunResult
-    plots: dict[str, bytes]  # file name -> bytes, rendered in the worker
+    files: dict[str, bytes]
+    plots: dict[str, bytes]  # file name -> bytes, rendered in a worker
     wall_s: float
     started_at: str
+    group_size: int
+    blas_threads: int | None
 
 
 @dataclass
@@ -56,22 +96,122 @@ class Failed:
 Event = Started | Done | Failed
 
 
-def run_member(cfg_dict: dict[str, Any]) -> MemberOutput:
-    """Train one member from its resolved config and render its plots; runs in a worker."""
-    cfg = Config.model_validate(cfg_dict)
+# --- what a worker does -------------------------------------------------------------------------
+
+
+def work(task: Task) -> list[Reply]:
+    """Run one task; one reply per member. Never raises for a member's fault."""
+    if isinstance(task, RenderTask):
+        try:
+            from .plots import render_run_bytes  # matplotlib only where plots are drawn
+
+            gif = task.result.config.plots.gif_frames > 1
+            return [(task.index, True, render_run_bytes(task.result, gif=gif))]
+        except Exception:  # noqa: BLE001 - a member's failure is recorded, not raised
+            return [(task.index, False, traceback.format_exc())]
+    return train_group(task.members)
+
+
+def train_group(members: Sequence[Member]) -> list[Reply]:
+    """Train members as one stack; if that raises, train each alone so only the culprit fails."""
     started = now_iso()
     t0 = time.perf_counter()
-    result = train(cfg)
-    wall = time.perf_counter() - t0
-    plots: dict[str, bytes] = {}
-    if cfg.plots.enabled:
-        from .plots import render_run_bytes
+    try:
+        configs = [Config.model_validate(d) for _, d in members]
+        results = train_population(configs) if len(configs) > 1 else [train(configs[0])]
+        wall = (time.perf_counter() - t0) / len(members)
+        threads = blas_threads()
+        return [
+            (index, True, Trained(r, result_files(r), wall, started, len(members), threads))
+            for (index, _), r in zip(members, results)
+        ]
+    except Exception:  # noqa: BLE001
+        if len(members) == 1:
+            return [(members[0][0], False, traceback.format_exc())]
+        return [reply for m in members for reply in train_group([m])]
 
-        plots = render_run_bytes(result, gif=cfg.plots.gif_frames > 1)
-    return MemberOutput(result=result, plots=plots, wall_s=wall, started_at=started)
+
+# --- the queue, shared by every executor --------------------------------------------------------
 
 
-def _pin_blas() -> None:
+class TaskQueue:
+    """Tasks not yet handed out, and what each reply or lost task means for its members."""
+
+    def __init__(self, groups: Sequence[Sequence[Member]]):
+        self.tasks: deque[Task] = deque(TrainTask(tuple(g)) for g in groups if g)
+        self.open: set[int] = set()  # members started and not yet done or failed
+        self.trained: dict[int, Trained] = {}  # waiting for their plots
+        self.interrupted = False  # a member came back interrupted (Ctrl-C in this process)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks)
+
+    def pop(self) -> tuple[Task, list[Event]]:
+        """The next task, and a Started event for each member that starts with it."""
+        task = self.tasks.popleft()
+        fresh = []
+        if isinstance(task, TrainTask):  # a member put back alone has started already
+            fresh = [i for i, _ in task.members if i not in self.open]
+        self.open.update(fresh)
+        return task, [Started(i) for i in fresh]
+
+    def unpop(self, task: Task, events: list[Event]) -> None:
+        """Put back a task that never reached a worker."""
+        self.tasks.appendleft(task)
+        self.open.difference_update(e.index for e in events)
+
+    def finish(self, task: Task, replies: list[Reply]) -> list[Event]:
+        events: list[Event] = []
+        for index, ok, payload in replies:
+            if not ok:
+                self.trained.pop(index, None)
+                events.append(self._close(Failed(index, payload)))
+            elif isinstance(task, RenderTask):
+                trained = self.trained.pop(index)
+                events.append(self._close(Done(index, self._output(trained, payload))))
+            elif payload.result.config.plots.enabled and payload.result.status != "interrupted":
+                self.trained[index] = payload
+                self.tasks.appendleft(RenderTask(index, payload.result))  # before new training
+            else:
+                self.interrupted |= payload.result.status == "interrupted"
+                events.append(self._close(Done(index, self._output(payload, {}))))
+        return events
+
+    def lost(self, task: Task, how: str) -> list[Event]:
+        """The worker running ``task`` died: a group's members go again alone; one member fails."""
+        if isinstance(task, RenderTask):
+            self.trained.pop(task.index, None)
+            msg = f"worker process died ({how}) while drawing this member's plots\n"
+            return [self._close(Failed(task.index, msg))]
+        if len(task.members) > 1:
+            for m in reversed(task.members):
+                self.tasks.appendleft(TrainTask((m,)))
+            return []
+        msg = f"worker process died ({how}) while running this member\n"
+        return [self._close(Failed(task.members[0][0], msg))]
+
+    def _close(self, event: Done | Failed) -> Event:
+        self.open.discard(event.index)
+        return event
+
+    @staticmethod
+    def _output(t: Trained, plots: dict[str, bytes]) -> MemberOutput:
+        return MemberOutput(
+            t.result, t.files, plots, t.wall_s, t.started_at, t.group_size, t.blas_threads
+        )
+
+
+def blas_threads() -> int | None:
+    """The most threads any BLAS library of this process may use (None: unknown)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return None
+    return max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"),
+               default=None)  # fmt: skip
+
+
+def _worker_setup() -> None:
     """One BLAS thread per worker, so --jobs N uses N cores, not N x cores."""
     try:
         from threadpoolctl import threadpool_limits
@@ -83,17 +223,25 @@ def _pin_blas() -> None:
 # --- in process ---------------------------------------------------------------------------------
 
 
-def run_serial(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[Event]:
-    for index, cfg_dict in tasks:
-        yield Started(index)
-        try:
-            out = run_member(cfg_dict)
-        except Exception:  # noqa: BLE001 - a member's failure is recorded, not raised
-            yield Failed(index, traceback.format_exc())
-            continue
-        yield Done(index, out)
-        if out.result.status == "interrupted":  # Ctrl-C inside train(): keep it, then stop
-            raise KeyboardInterrupt
+@dataclass
+class Serial:
+    """Every task in this process, one after another."""
+
+    queue: TaskQueue
+
+    def running(self) -> list[int]:
+        return sorted(self.queue.open)
+
+    def run(self) -> Iterator[Event]:
+        while self.queue:
+            task, events = self.queue.pop()
+            yield from events
+            yield from self.queue.finish(task, work(task))
+            if self.queue.interrupted:  # Ctrl-C inside training: keep what came back, then stop
+                raise KeyboardInterrupt
+
+    def close(self) -> None:
+        pass
 
 
 # --- local worker processes ---------------------------------------------------------------------
@@ -101,36 +249,34 @@ def run_serial(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[Event]:
 
 def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    _pin_blas()
+    _worker_setup()
     while True:
         try:
-            msg = conn.recv()
+            task = conn.recv()
         except (EOFError, OSError):
             return
-        if msg is None:
+        if task is None:
             return
-        index, cfg_dict = msg
+        replies = work(task)
         try:
-            out: tuple[int, bool, Any] = (index, True, run_member(cfg_dict))
-        except Exception:  # noqa: BLE001
-            out = (index, False, traceback.format_exc())
-        try:
-            conn.send(out)
+            conn.send(replies)
         except Exception:  # noqa: BLE001 - e.g. an unpicklable result
-            conn.send((index, False, traceback.format_exc()))
+            tb = traceback.format_exc()
+            conn.send([(index, False, tb) for index, _, _ in replies])
 
 
 @dataclass
 class _Worker:
     proc: Any
     conn: Connection
-    index: int | None = None  # the member it is running
+    task: Task | None = None
 
 
 @dataclass
 class LocalPool:
-    """``jobs`` worker processes, each running one member at a time."""
+    """Up to ``jobs`` worker processes, each running one task at a time."""
 
+    queue: TaskQueue
     jobs: int
     workers: list[_Worker] = field(default_factory=list)
 
@@ -150,49 +296,56 @@ class LocalPool:
         return w
 
     def running(self) -> list[int]:
-        return [w.index for w in self.workers if w.index is not None]
+        return sorted(self.queue.open)
 
-    def run(self, tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[Event]:
-        pending = deque(tasks)
-        for _ in range(min(self.jobs, len(tasks))):
-            self._spawn()
-        while pending or self.running():
-            for w in self.workers:
-                if w.index is None and pending:
-                    index, cfg_dict = pending.popleft()
-                    w.index = index
-                    w.conn.send((index, cfg_dict))
-                    yield Started(index)
-            busy = [w for w in self.workers if w.index is not None]
+    def run(self) -> Iterator[Event]:
+        while True:
+            while self.queue:
+                idle = [w for w in self.workers if w.task is None]
+                if not idle and len(self.workers) < self.jobs:
+                    idle = [self._spawn()]
+                if not idle:
+                    break
+                w = idle[0]
+                task, events = self.queue.pop()
+                try:
+                    w.conn.send(task)
+                except OSError:  # it died while idle: drop it, the task waits for another
+                    self.queue.unpop(task, events)
+                    self._lost(w)
+                    continue
+                w.task = task
+                yield from events
+            busy = [w for w in self.workers if w.task is not None]
+            if not busy:
+                return
             ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
             for w in busy:
                 if w.conn in ready or (w.proc.sentinel in ready and w.conn.poll()):
                     try:
-                        index, ok, payload = w.conn.recv()
+                        replies = w.conn.recv()
                     except (EOFError, OSError):
                         yield from self._lost(w)
                         continue
-                    w.index = None
-                    yield Done(index, payload) if ok else Failed(index, payload)
+                    assert w.task is not None  # only busy workers are waited on
+                    task, w.task = w.task, None
+                    yield from self.queue.finish(task, replies)
                 elif w.proc.sentinel in ready:
                     yield from self._lost(w)
 
-    def _lost(self, w: _Worker) -> Iterator[Event]:
-        """A worker died mid-member: that member failed; a new worker takes its place."""
+    def _lost(self, w: _Worker) -> list[Event]:
+        """A worker died mid-task; it is dropped (a new one starts when there is work)."""
         w.proc.join(timeout=5)
         code = w.proc.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        index = w.index
         self.workers.remove(w)
         w.conn.close()
-        self._spawn()
-        if index is not None:
-            yield Failed(index, f"worker process died ({how}) while running this member\n")
+        return self.queue.lost(w.task, how) if w.task is not None else []
 
     def close(self) -> None:
         for w in self.workers:
             if w.proc.is_alive():
-                if w.index is None:
+                if w.task is None:
                     try:
                         w.conn.send(None)
                     except OSError:
@@ -211,14 +364,11 @@ class LocalPool:
 # --- Dask ---------------------------------------------------------------------------------------
 
 
-def _dask_worker_setup() -> None:
-    _pin_blas()
-
-
 @dataclass
 class DaskPool:
-    """Members as tasks on a Dask distributed cluster: ``scheduler`` or a LocalCluster."""
+    """Tasks on a Dask distributed cluster: ``scheduler``, or a LocalCluster of ``jobs``."""
 
+    queue: TaskQueue
     jobs: int
     scheduler: str | None = None
     client: Any = None
@@ -249,31 +399,39 @@ class DaskPool:
                 silence_logs=40,
             )
             self.client = Client(self.cluster)
-        self.client.run(_dask_worker_setup)
-        self._running: set[int] = set()
+        self.client.run(_worker_setup)
 
     def running(self) -> list[int]:
-        return sorted(self._running)
+        return sorted(self.queue.open)
 
-    def run(self, tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[Event]:
+    def run(self) -> Iterator[Event]:
         from dask.distributed import as_completed
 
         token = os.urandom(4).hex()
-        futures = {}
-        for index, cfg_dict in tasks:
-            fut = self.client.submit(
-                run_member, cfg_dict, key=f"xorlab-{token}-{index}", pure=False
-            )
-            futures[fut] = index
-            self._running.add(index)
-            yield Started(index)
-        for fut in as_completed(futures):
-            index = futures[fut]
-            self._running.discard(index)
+        tasks: dict[Any, Task] = {}
+        done = as_completed()
+        n = 0
+
+        def submit() -> Iterator[Event]:
+            nonlocal n
+            while self.queue:
+                task, events = self.queue.pop()
+                fut = self.client.submit(work, task, key=f"xorlab-{token}-{n}", pure=False)
+                n += 1
+                tasks[fut] = task
+                done.add(fut)
+                yield from events
+
+        yield from submit()
+        for fut in done:
+            task = tasks.pop(fut)
             try:
-                yield Done(index, fut.result())
-            except Exception:  # noqa: BLE001 - includes KilledWorker
-                yield Failed(index, traceback.format_exc())
+                replies = fut.result()
+            except Exception:  # noqa: BLE001 - e.g. KilledWorker
+                yield from self.queue.lost(task, traceback.format_exc().strip().splitlines()[-1])
+            else:
+                yield from self.queue.finish(task, replies)
+            yield from submit()
 
     def close(self) -> None:
         try:

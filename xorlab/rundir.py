@@ -79,15 +79,38 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]
-    return atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """CSV with floats written by repr (shortest round-trip), so equal runs give equal bytes."""
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    return atomic_write_bytes(path, npz_bytes(arrays))
 
 
 def write_csv(path: str | Path, df: pd.DataFrame) -> Path:
-    """CSV with floats written by repr (shortest round-trip), so equal runs give equal bytes."""
-    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
+    return atomic_write_text(path, csv_text(df))
+
+
+def result_files(result: Any) -> dict[str, bytes]:
+    """A run's result files as bytes: data.npz, init.npz, final.npz, metrics.csv.
+
+    Pure, so a sweep worker can encode them (the costly part: floats to text) and the driver
+    only writes bytes."""
+    d = result.data
+    data = {"X_train": d.X_train, "y_train": d.y_train, "X_test": d.X_test, "y_test": d.y_test}
+    return {
+        "data.npz": npz_bytes(data),
+        "init.npz": npz_bytes(param_arrays(result.init_params)),
+        "final.npz": npz_bytes(param_arrays(result.final_params)),
+        "metrics.csv": csv_text(result.metrics).encode("utf-8"),
+    }
 
 
 # --- folders ------------------------------------------------------------------------------------
@@ -125,7 +148,13 @@ def git_commit() -> str | None:
     return commit if out.returncode == 0 and commit else None
 
 
-def meta(started_at: str, finished_at: str | None = None, argv: list[str] | None = None) -> dict:
+def meta(
+    started_at: str,
+    finished_at: str | None = None,
+    argv: list[str] | None = None,
+    **extra: Any,
+) -> dict:
+    """meta.json's content; ``extra`` adds keys."""
     return {
         "xorlab": __version__,
         "python": platform.python_version(),
@@ -135,6 +164,7 @@ def meta(started_at: str, finished_at: str | None = None, argv: list[str] | None
         "git_commit": git_commit(),
         "started_at": started_at,
         "finished_at": finished_at,
+        **extra,
     }
 
 
@@ -177,17 +207,18 @@ class RunFolder:
         started_at: str,
         wall_s: float,
         argv: list[str] | None = None,
+        files: dict[str, bytes] | None = None,
+        meta_extra: dict[str, Any] | None = None,
     ) -> None:
-        """Everything but the plots; summary.json last, since its presence means 'finished'."""
-        d = result.data
-        write_npz(
-            self.path / "data.npz",
-            {"X_train": d.X_train, "y_train": d.y_train, "X_test": d.X_test, "y_test": d.y_test},
-        )
-        write_npz(self.path / "init.npz", param_arrays(result.init_params))
-        write_npz(self.path / "final.npz", param_arrays(result.final_params))
-        write_csv(self.path / "metrics.csv", result.metrics)
-        write_json(self.path / "meta.json", meta(started_at, now_iso(), argv))
+        """Everything but the plots; summary.json last, since its presence means 'finished'.
+
+        ``files`` are the result's files already encoded (``result_files``), as sweep workers
+        send them; ``meta_extra`` adds keys to meta.json (a sweep member's ``group_size``: how
+        many networks trained as one stack, and ``blas_threads``).
+        """
+        for name, data in (result_files(result) if files is None else files).items():
+            atomic_write_bytes(self.path / name, data)
+        write_json(self.path / "meta.json", meta(started_at, now_iso(), argv, **(meta_extra or {})))
         write_json(self.path / "summary.json", summary(result, wall_s))
 
     def write_failure(self, error_text: str) -> None:

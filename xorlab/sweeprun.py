@@ -17,8 +17,21 @@ from typing import Any
 import pandas as pd
 
 from . import yamlio
+from .config import Config
 from .errors import XorlabError
-from .executors import DaskPool, Done, Event, Failed, LocalPool, Started, run_serial
+from .executors import (
+    DaskPool,
+    Done,
+    Event,
+    Failed,
+    LocalPool,
+    Member,
+    Serial,
+    Started,
+    TaskQueue,
+    TrainTask,
+)
+from .population import group_configs
 from .rundir import (
     FINISHED,
     SweepFolder,
@@ -122,6 +135,33 @@ def load_for_resume(sweep_dir: Path) -> Sweep:
     return sweep
 
 
+def training_groups(sweep: Sweep, todo: list[int], *, by_cost: bool) -> list[list[Member]]:
+    """The members of ``todo`` (indices) in their training groups.
+
+    Groups come from the whole sweep, in its order (``population.group_configs``), so a member
+    trains with the same companions whatever the executor, ``--jobs`` or what is left to resume
+    (and its results never depend on its companions anyway). ``by_cost`` puts the costliest
+    groups first, so parallel workers finish together.
+    """
+    wanted = set(todo)
+    members = sweep.members
+    groups = [
+        [(members[i].index, members[i].config.to_dict()) for i in g if members[i].index in wanted]
+        for g in group_configs([m.config for m in members])
+    ]
+    groups = [g for g in groups if g]
+    if by_cost:
+        cfg_of = {m.index: m.config for m in members}
+        groups.sort(key=lambda g: -len(g) * _step_cost(cfg_of[g[0][0]]))
+    return groups
+
+
+def _step_cost(cfg: Config) -> float:
+    """A network's training cost in arbitrary units: steps x rows x layer widths."""
+    rows = 4 if cfg.data.kind == "xor4" else cfg.data.n
+    return float(cfg.train.steps) * rows * (sum(cfg.model.hidden) + 4)
+
+
 def run_sweep(
     sweep: Sweep,
     runs_dir: str | Path,
@@ -134,13 +174,15 @@ def run_sweep(
     on_event: OnEvent | None = None,
 ) -> SweepOutcome:
     """Run every member not yet finished; returns when all are done or on Ctrl-C."""
+    parallel = executor == "dask" or jobs > 1
+    queue = TaskQueue([])
     pool: Any
     if executor == "dask":
-        pool = DaskPool(jobs=jobs, scheduler=scheduler)  # fails early if Dask is missing
+        pool = DaskPool(queue, jobs=jobs, scheduler=scheduler)  # fails early if Dask is missing
     elif jobs > 1:
-        pool = LocalPool(jobs=jobs)
+        pool = LocalPool(queue, jobs=jobs)
     else:
-        pool = None
+        pool = Serial(queue)
     if resume_dir is None:
         folder = SweepFolder.create(runs_dir, sweep.name)
         folder.write_sweep(sweep_yaml_text(sweep))
@@ -160,22 +202,21 @@ def run_sweep(
             progress.diverged += status == "diverged"
         else:
             folder.set_aside(m.label)
-            todo.append(m)
+            todo.append(m.index)
+    for group in training_groups(sweep, todo, by_cost=parallel):
+        queue.tasks.append(TrainTask(tuple(group)))
 
     def notify() -> None:
         if on_event is not None:
             on_event(progress)
 
-    started_at: dict[int, str] = {}
     last_summary = 0.0
     interrupted = False
     ran: list[int] = []
-    tasks = [(m.index, m.config.to_dict()) for m in todo]
-    events = pool.run(tasks) if pool is not None else run_serial(tasks)
     notify()
     try:
-        for event in events:
-            _handle(event, folder, by_index, started_at, progress, ran)
+        for event in pool.run():
+            _handle(event, folder, by_index, progress, ran)
             now = time.monotonic()
             if isinstance(event, (Done, Failed)) and now - last_summary > SUMMARY_EVERY_S:
                 folder.write_summary(summary_frame(sweep, folder))
@@ -183,13 +224,11 @@ def run_sweep(
             notify()
     except KeyboardInterrupt:
         interrupted = True
-        running = pool.running() if pool is not None else list(started_at)
-        for index in running:
+        for index in pool.running():
             m = by_index[index]
             write_status(folder.member_path(m.label), "interrupted", "stopped by Ctrl-C")
     finally:
-        if pool is not None:
-            pool.close()
+        pool.close()
     summary = summary_frame(sweep, folder)
     folder.write_summary(summary)
     return SweepOutcome(folder.path, sweep, summary, interrupted=interrupted, ran=ran)
@@ -199,26 +238,25 @@ def _handle(
     event: Event,
     folder: SweepFolder,
     by_index: dict[int, Any],
-    started_at: dict[int, str],
     progress: Progress,
     ran: list[int],
 ) -> None:
-    if isinstance(event, Started):
-        m = by_index[event.index]
-        started_at[event.index] = now_iso()
-        folder.member(m.label).write_start(m.config.to_yaml(), started_at[event.index])
-        progress.running += 1
-        return
     m = by_index[event.index]
     run = folder.member(m.label)
-    started_at.pop(event.index, None)
+    if isinstance(event, Started):
+        run.write_start(m.config.to_yaml(), now_iso())
+        progress.running += 1
+        return
     progress.running -= 1
     progress.done += 1
     ran.append(event.index)
     if isinstance(event, Done):
         out = event.output
         write_plots(run.path / "plots", out.plots)
-        run.write_result(out.result, started_at=out.started_at, wall_s=out.wall_s)
+        run.write_result(out.result, started_at=out.started_at, wall_s=out.wall_s,
+                         files=out.files,
+                         meta_extra={"group_size": out.group_size,
+                                     "blas_threads": out.blas_threads})  # fmt: skip
         progress.diverged += out.result.status == "diverged"
     else:
         run.write_failure(event.error)

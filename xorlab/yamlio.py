@@ -56,7 +56,10 @@ class _Loader(_SafeBase):  # type: ignore[misc]
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
 
 
-class _Dumper(yaml.SafeDumper):
+_SafeDumperBase: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~4x faster
+
+
+class _Dumper(_SafeDumperBase):  # type: ignore[misc]
     """Block style for mappings, flow style for lists: ``hidden: [50]``."""
 
 
