@@ -379,3 +379,9 @@ def test_resume_bad_input(tmp_path):
     assert res.exit_code == 2 and "not a sweep folder" in res.output
     res = invoke("sweep")
     assert res.exit_code == 2 and "give a SWEEP file" in res.output
+
+
+def test_keep_freed_memory_works_on_glibc():
+    import platform
+
+    assert executors.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
