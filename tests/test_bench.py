@@ -18,6 +18,7 @@ def test_benchmark_suite_runs_in_tiny_mode(tmp_path, monkeypatch, capsys):
     doc = json.loads((tmp_path / "bench-tiny.json").read_text())
     workloads = [r["workload"] for r in doc["rows"]]
     assert len(workloads) == 5 and any("120-member sweep" in w for w in workloads)
-    assert all(r["ours_wall_s"] > 0 for r in doc["rows"])
+    assert all(r["ours"]["wall_s"] > 0 and r["ours"]["machine_cpu_s"] >= 0 for r in doc["rows"])
+    assert [r["target"] for r in doc["rows"]] == [None, 1.25, 1.0, 0.1, None]
     assert doc["environment"]["numpy"] and "blas" in doc["environment"]
     assert "ratio" in capsys.readouterr().out
