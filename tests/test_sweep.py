@@ -384,4 +384,6 @@ def test_resume_bad_input(tmp_path):
 def test_keep_freed_memory_works_on_glibc():
     import platform
 
-    assert executors.keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+    from xorlab.proc import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import XorlabError
+from .proc import keep_freed_memory
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -228,6 +229,7 @@ def gradcheck(
 def main() -> None:
     """Console-script entry point."""
     np.seterr(all="ignore")  # the trainer reports overflow as divergence, never as a warning
+    keep_freed_memory()  # no page faults for arrays freed and allocated again every step
     app()
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from .config import Config
 from .errors import XorlabError
 from .population import train_population
+from .proc import blas_threads, keep_freed_memory, pin_blas
 from .rundir import now_iso, result_files
 from .train import RunResult, train
 
@@ -201,47 +202,10 @@ class TaskQueue:
         )
 
 
-def blas_threads() -> int | None:
-    """The most threads any BLAS library of this process may use (None: unknown)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return None
-    return max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"),
-               default=None)  # fmt: skip
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory for reuse; False where that is not possible.
-
-    A stack of networks allocates the same few arrays of 0.1-10 MB every step. By default glibc
-    serves such sizes with mmap (or trims them off the heap) and gives them back to the kernel
-    on free, so every step page-faults them in again: measured, 10 networks of 50 hidden units
-    trained ~1.6x slower per step than with this setting. (M_MMAP_THRESHOLD -3, M_TRIM_THRESHOLD
-    -1, M_TOP_PAD -2 are glibc's mallopt parameters.)
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    return all(
-        mallopt(param, value) == 1
-        for param, value in ((-3, 64 << 20), (-1, 1 << 30), (-2, 64 << 20))
-    )
-
-
 def _worker_setup() -> None:
     """One BLAS thread per worker, so --jobs N uses N cores, not N x cores; no allocator churn."""
     keep_freed_memory()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return
-    threadpool_limits(1)
+    pin_blas(1)
 
 
 # --- in process ---------------------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""Process-wide settings for fast training: BLAS threads and how malloc keeps freed memory.
+
+The shell decides them (the CLI's entry point, sweep workers); the trainer never does.
+"""
+
+from __future__ import annotations
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse; False where that is not possible.
+
+    Training allocates the same few arrays every step. From about 128 KiB (e.g. 2000 rows x 50
+    hidden units, or a stack of 10 networks of 300 x 50) glibc serves them with mmap, or trims
+    them off the heap, and gives them back to the kernel on free, so every step page-faults them
+    in again. Measured on a 2-core machine: 500 steps of 2000 rows x 50 hidden took 1.1 s (0.35 s
+    of it system time, 180k minor page faults) by default and 0.6 s (0.0 s, 700 faults) with
+    this; 10 stacked networks of 50 hidden ~1.6x faster per step. (-3, -1, -2 are glibc's
+    M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_TOP_PAD.)
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    settings = ((-3, 32 << 20), (-1, 1 << 30), (-2, 64 << 20))
+    return all(mallopt(param, value) == 1 for param, value in settings)
+
+
+def pin_blas(threads: int) -> None:
+    """Limit every BLAS library in this process to ``threads`` threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return
+    threadpool_limits(threads)
+
+
+def blas_threads() -> int | None:
+    """The most threads any BLAS library of this process may use (None: unknown)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return None
+    return max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"),
+               default=None)  # fmt: skip
