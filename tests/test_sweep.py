@@ -387,3 +387,16 @@ def test_keep_freed_memory_works_on_glibc():
     from xorlab.proc import keep_freed_memory
 
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_members_plots_are_drawn_in_the_workers(tmp_path):
+    # two members in one training group; each one's plots are a render task of its own
+    write(tmp_path, BASE, "base.yaml")
+    body = "base: base.yaml\nset: {plots.gif_frames: 3}\ngrid: {optim.lr: [0.1, 0.2]}\n"
+    p = write(tmp_path, body)
+    runs = tmp_path / "runs"
+    assert invoke("sweep", p, "-j", "2", "-q", "--runs-dir", runs).exit_code == 0
+    names = ["accuracy.png", "boundary.png", "loss.png", "panel.png", "training.gif"]
+    for member in (only(runs) / "members").iterdir():
+        assert sorted(f.name for f in (member / "plots").iterdir()) == names
+        assert json.loads((member / "meta.json").read_text())["group_size"] == 2
