@@ -255,9 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         }
         rows.append(row)
 
+    from peers import measure_peers  # optional PyTorch / JAX, when installed
+
+    peer_rows = []
     for hidden in (3, 50):
         ref = measure(plain_loop, hidden, steps, repeats=repeats)
         ours = measure(xorlab_train, hidden, steps, repeats=repeats)
+        for peer in measure_peers(hidden, steps, repeats):
+            peer_rows.append({**peer, "plain_us_per_step": ref["wall_s"] / steps * 1e6})
         add(f"train() step, {hidden} hidden, full batch 300, metrics every step",
             "plain NumPy loop", ours, ref, "µs/step", steps / 1e6,
             target=1.25 if hidden == 50 else None)  # fmt: skip
@@ -319,8 +324,27 @@ def main(argv: list[str] | None = None) -> int:
         "which run in other processes); sys s: system time, ours / reference"
     )
     Console(width=140).print(t)
+    if peer_rows:
+        pt = Table(title="optional peers, the same workload as the plain loop")
+        for col in ("peer", "hidden", "µs/step", "plain loop µs/step", "ratio", "compile"):
+            pt.add_column(col, justify="left" if col == "peer" else "right")
+        for r in peer_rows:
+            pt.add_row(
+                f"{r['peer']} {r['version']}",
+                str(r["hidden"]),
+                f"{r['us_per_step']:.1f}",
+                f"{r['plain_us_per_step']:.1f}",
+                f"{r['us_per_step'] / r['plain_us_per_step']:.2f}x",
+                "-" if r["compile_s"] is None else f"{r['compile_s']:.2f} s",
+            )
+        Console(width=140).print(pt)
     args.out.mkdir(parents=True, exist_ok=True)
-    result_doc = {"environment": environment(), "tiny": args.tiny, "rows": rows}
+    result_doc = {
+        "environment": environment(),
+        "tiny": args.tiny,
+        "rows": rows,
+        "peers": peer_rows,
+    }
     path = args.out / ("bench-tiny.json" if args.tiny else "bench.json")
     path.write_text(json.dumps(result_doc, indent=2) + "\n")
     print(f"wrote {path}")
