@@ -183,7 +183,8 @@ def measure(fn: Any, *args: Any, repeats: int) -> dict[str, float]:
         samples["sys_s"].append(p1.system - p0.system)
         samples["machine_cpu_s"].append(mu1 + ms1 - mu0 - ms0)
         samples["machine_sys_s"].append(ms1 - ms0)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    # differences of clock readings in 10 ms ticks: round off float noise such as -1.8e-15
+    return {k: max(0.0, round(statistics.median(v), 9)) for k, v in samples.items()}
 
 
 def environment() -> dict[str, Any]:
