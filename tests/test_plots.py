@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from xorlab import plots
+from xorlab import gif, plots
 from xorlab.config import validate
 from xorlab.nn import forward
 from xorlab.train import RunResult, net_spec, train
@@ -79,7 +79,7 @@ def test_gif_false_writes_no_gif(short_run, tmp_path, monkeypatch):
     def no_gif(*args, **kwargs):
         raise AssertionError("training_gif called with gif=False")
 
-    monkeypatch.setattr(plots, "training_gif", no_gif)
+    monkeypatch.setattr(gif, "training_gif", no_gif)
     monkeypatch.setattr(plots, "figure_png", lambda fig: b"png")  # skip drawing: only the logic
     written = plots.render_run(short_run, tmp_path, gif=False)
     assert [p.name for p in written] == PNGS
@@ -118,7 +118,7 @@ def test_nonfinite_weights_render(short_run):
     # nothing finite at all: a grey boundary with a note (drawn here through the GIF's panel)
     assert np.isnan(plots.boundary_grid(bad, spec, X, 20)[2]).all()
     frames = [dataclasses.replace(f, params=bad) for f in r.frames[:2]]
-    assert Image.open(io.BytesIO(plots.training_gif(frames, r.metrics, r.data, spec))).n_frames == 2
+    assert Image.open(io.BytesIO(gif.training_gif(frames, r.metrics, r.data, spec))).n_frames == 2
 
 
 @pytest.mark.parametrize(
@@ -141,8 +141,8 @@ def test_edge_cases_render(cfg, tmp_path):
     panel = plots.panel_figure(r.metrics, grid, r.data, title=plots.run_title(r.config))
     Image.open(io.BytesIO(plots.figure_png(panel.fig))).load()  # all three plots drawn
     if len(r.metrics) == 1:
-        gif = plots.training_gif(r.frames, r.metrics, r.data, spec)
-        assert Image.open(io.BytesIO(gif)).n_frames == 2
+        out = gif.training_gif(r.frames, r.metrics, r.data, spec)
+        assert Image.open(io.BytesIO(out)).n_frames == 2
 
 
 def test_boundary_grid_shape_and_range(short_run):

@@ -1,4 +1,5 @@
-"""Plots of one run: loss, accuracy, decision boundary, the tutorial's panel, and a training GIF.
+"""Plots of one run: loss, accuracy, decision boundary, and the tutorial's panel (the training GIF
+of that panel is in ``gif``).
 
 The panel reproduces the tutorial's figure: accuracy | learned decision boundary | loss.
 Everything is drawn on ``matplotlib.figure.Figure`` objects with the Agg canvas directly (no
@@ -9,15 +10,14 @@ the second output; for the tutorial's sigmoid + mse output it is ``h1 / (h0 + h1
 is exactly where the argmax (the prediction used for accuracy) changes. Grid points where the
 network's output is not finite (a diverged run) are NaN and drawn grey.
 
-The GIF builds the panel once at low resolution, draws the parts that never change (axes, ticks,
-legends, colorbar) into a saved background, and per frame restores it and redraws only what moves
-(boundary image, 0.5 contour, growing curves, step cursors, title).
+Each figure is one row of plots under a title, placed by ``layout_row`` in a single measuring
+pass instead of matplotlib's constrained layout, which measures every axes twice per draw.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -28,7 +28,7 @@ import pandas as pd
 from .data import Dataset
 from .nn import NetSpec, forward
 from .rundir import atomic_write_bytes
-from .train import Frame, RunResult, net_spec
+from .train import RunResult, net_spec
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -45,11 +45,8 @@ Grid = tuple[np.ndarray, np.ndarray, np.ndarray]  # xx, yy, prob: each (res, res
 BOUNDARY_RES = 200  # grid points per side for the PNGs
 PANEL_SIZE = (16.0, 5.2)  # inches: three plots side by side
 PANEL_TITLE_PT = 12.0
-GIF_RES = 60  # grid points per side for GIF frames (cheap; bilinear smoothing hides it)
 PNG_DPI = 100
-GIF_DPI = 80
-GIF_FRAME_MS = 120  # per frame; the last frame is held longer
-GIF_LAST_MS = 1500
+PNG_COMPRESS = 3  # zlib level: RGB at 3 is as small as matplotlib's RGBA at 6, in half the time
 PLOT_MAX = 1e250  # larger "finite" losses are off the chart (axis maths would overflow)
 LOG_SPAN = 100.0  # log loss axis when max/min of the positive finite losses exceeds this
 
@@ -64,6 +61,8 @@ SERIES_STYLE: dict[str, dict[str, Any]] = {
     "test_acc": {"color": "#e08214", "lw": 1.6, "ls": "--"},
 }
 DIVERGE_COLOR = "#cc0000"
+# the colorbar's width, gap and height, each as a fraction of the plot's
+CBAR: dict[str, Any] = {"fraction": 0.046, "pad": 0.03, "shrink": 0.9}
 
 
 # --- titles -------------------------------------------------------------------------------------
@@ -192,6 +191,7 @@ class BoundaryArtists:
     contour: LineCollection
     note: Text  # "network output not finite", shown only when nothing is finite
     points: list[Any]  # the scatter collections drawn over the image
+    colorbar: Axes | None = None  # the colorbar's axes, when there is one
 
 
 def draw_boundary(
@@ -287,11 +287,14 @@ def draw_boundary(
     ax.set_ylabel("x₂")
     ax.set_title(title, fontsize=11)
     fig = ax.get_figure()
+    art = BoundaryArtists(image=image, contour=contour, note=note, points=points)
     if colorbar and fig is not None:
-        cb = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, shrink=0.9)
+        # not in a gridspec: constrained layout or ``layout_row`` places it
+        cb = fig.colorbar(image, ax=ax, use_gridspec=False, **CBAR)
         cb.set_label("P(class 1)")
         cb.ax.tick_params(labelsize=8)
-    return BoundaryArtists(image=image, contour=contour, note=note, points=points)
+        art.colorbar = cb.ax
+    return art
 
 
 def update_boundary(art: BoundaryArtists, grid: Grid) -> None:
@@ -563,8 +566,18 @@ def new_figure(width_in: float, height_in: float, dpi: int = PNG_DPI) -> Figure:
 
 
 def figure_png(fig: Figure) -> bytes:
+    """The figure drawn on its Agg canvas, on white, as RGB PNG bytes."""
+    from PIL import Image
+
+    canvas = cast("FigureCanvasAgg", fig.canvas)
+    face = fig.get_facecolor()
+    fig.set_facecolor("white")
+    canvas.draw()
+    fig.set_facecolor(face)
+    size = canvas.get_width_height(physical=True)
+    rgba = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, facecolor="white")
+    rgba.convert("RGB").save(buf, format="png", compress_level=PNG_COMPRESS, dpi=(fig.dpi,) * 2)
     return buf.getvalue()
 
 
@@ -573,34 +586,121 @@ def _suptitle(fig: Figure, title: str, fontsize: float = 11.0) -> Text:
     return fig.suptitle(text, fontsize=fontsize, fontweight="bold")
 
 
-def loss_figure(
-    metrics: pd.DataFrame, *, title: str = "", diverged_at: int | None = None
-) -> Figure:
-    fig = new_figure(7.5, 4.8)
-    draw_loss(fig.add_subplot(), metrics, diverged_at=diverged_at)
-    if title:
-        _suptitle(fig, title)
-    return fig
+# --- layout: one row of plots under a title -----------------------------------------------------
+# Constrained layout measures every axes twice on every draw (~0.1 s a figure); a run's figures
+# are one row of plots, placed here by measuring their decorations once or twice.
+
+PAD_PT = 3.0  # around each plot's decorations (as constrained layout's w_pad and h_pad)
+WSPACE = 0.02  # of the figure's width, shared by the gaps between plots (as constrained layout)
+Margins = tuple[float, float, float, float]  # left, bottom, right, top: pixels around a plot
 
 
-def accuracy_figure(
-    metrics: pd.DataFrame, *, title: str = "", diverged_at: int | None = None
-) -> Figure:
-    fig = new_figure(7.5, 4.8)
-    draw_accuracy(fig.add_subplot(), metrics, diverged_at=diverged_at)
-    if title:
-        _suptitle(fig, title)
-    return fig
+@dataclass
+class Cell:
+    """One plot of a row: its axes, axes sharing its box (a twin y axis) and its colorbar."""
+
+    ax: Axes
+    twins: Sequence[Axes] = ()
+    colorbar: Axes | None = None
+    width: float = 1.0  # of the plot (without its colorbar), relative to the row's other plots
+    margins: Margins | None = None  # as last measured: the guess for the next layout
+
+    def set_visible(self, visible: bool) -> None:
+        for ax in (self.ax, *self.twins, self.colorbar):
+            if ax is not None:
+                ax.set_visible(visible)
 
 
-def boundary_figure(
-    grid: Grid, data: Dataset | None, *, title: str = "", subtitle: str = "decision boundary"
-) -> Figure:
-    fig = new_figure(6.8, 6.0)
-    draw_boundary(fig.add_subplot(), grid, data, title=subtitle)
-    if title:
-        _suptitle(fig, title)
-    return fig
+def layout_row(fig: Figure, cells: Sequence[Cell], title: Text | None = None) -> None:
+    """Place a row of plots under ``title``: tick labels, axis labels, titles, twin axes and
+    colorbars fit inside the figure, PAD_PT around each plot plus WSPACE between plots.
+
+    The plots share one height and split the free width by ``Cell.width``; a plot with a fixed
+    aspect (the boundary) gets no more width than it uses at that height. What sticks out of each
+    plot is measured around a first guess (the last measurement, if any) and the plots placed
+    from that; a first layout is measured once more, and placed again if something grew.
+    """
+    renderer = cast("FigureCanvasAgg", fig.canvas).get_renderer()
+    pad = PAD_PT * fig.dpi / 72
+    top = pad
+    if title is not None and title.get_text():
+        title.set_y(1 - pad / fig.bbox.height)  # va="top"
+        top += title.get_window_extent(renderer).height + pad
+    margins = [c.margins or _guess(c, fig.dpi) for c in cells]
+    known = all(c.margins for c in cells)
+    for _ in range(2):
+        boxes = _place(fig, cells, margins, top, pad)
+        measured = [_margins(c, box, renderer) for c, box in zip(cells, boxes, strict=True)]
+        fits = np.all(np.asarray(measured) <= np.asarray(margins) + 1.0)
+        if fits and (known or np.allclose(measured, margins, atol=1.0)):
+            break
+        margins, known = measured, True
+    else:
+        _place(fig, cells, margins, top, pad)
+    for c, m in zip(cells, margins, strict=True):
+        c.margins = m
+
+
+def _guess(cell: Cell, dpi: float) -> Margins:
+    """Typical margins (y tick labels and label; x tick labels and label; a title)."""
+    return (0.55 * dpi, 0.45 * dpi, (0.45 if cell.twins or cell.colorbar else 0.1) * dpi, 0.2 * dpi)
+
+
+def _place(
+    fig: Figure, cells: Sequence[Cell], margins: Sequence[Margins], top: float, pad: float
+) -> list[Any]:
+    """Set the axes positions for these margins; returns each plot's box (with its colorbar) in
+    display pixels."""
+    from matplotlib.transforms import Bbox
+
+    W, H = fig.bbox.width, fig.bbox.height
+    left, bottom, right, above = (np.asarray(m, dtype=float) for m in zip(*margins, strict=True))
+    y0, y1 = pad + bottom.max(), H - top - above.max()
+    gap = 2 * pad + (WSPACE * W / (len(cells) - 1) if len(cells) > 1 else 0.0)
+    grow = np.array([1 + (CBAR["fraction"] + CBAR["pad"] if c.colorbar else 0.0) for c in cells])
+    ratio = np.array([c.width for c in cells]) * grow
+    free = W - 2 * pad - (len(cells) - 1) * gap - left.sum() - right.sum()
+    foot = free * ratio / ratio.sum()  # (n,): each plot's width with its colorbar
+    fixed = np.array([ax.get_aspect() != "auto" for ax in (c.ax for c in cells)])
+    for i in map(int, np.flatnonzero(fixed)):  # shrink to the width the plot has at this height
+        aspect = float(cast(float, cells[i].ax.get_aspect())) * cells[i].ax.get_data_ratio()
+        foot[i] = min(foot[i], (y1 - y0) / aspect * grow[i])
+    spare = free - foot.sum()
+    if (~fixed).any():  # to the other plots, else on both sides
+        foot[~fixed] += spare * ratio[~fixed] / ratio[~fixed].sum()
+    x = pad + (0.0 if (~fixed).any() else spare / 2)
+    boxes = []
+    for c, f, g, lft, r in zip(cells, foot, grow, left, right, strict=True):
+        c.ax.set_position(Bbox.from_bounds((x + lft) / W, y0 / H, f / g / W, (y1 - y0) / H))
+        if c.colorbar is not None:
+            c.ax.apply_aspect()
+            p = c.ax.get_position()  # the plot as drawn, after its aspect
+            h = CBAR["shrink"] * p.height
+            x0 = p.x1 + CBAR["pad"] * p.width
+            c.colorbar.set_position((x0, p.y0 + (p.height - h) / 2, CBAR["fraction"] * p.width, h))
+        boxes.append(Bbox.from_extents(x + lft, y0, x + lft + f, y1))
+        x += lft + f + r + gap
+    return boxes
+
+
+def _margins(cell: Cell, box: Any, renderer: Any) -> Margins:
+    """How far the cell's decorations reach beyond its box, in pixels (left, bottom, right, top):
+    tick labels, axis labels and offsets of every axis, and the title. A title's width and a
+    y label's height don't count (as in constrained layout): they may overhang."""
+    from matplotlib.transforms import Bbox
+
+    ax = cell.ax
+    parts = [ax.xaxis, ax.yaxis, *(twin.yaxis for twin in cell.twins)]
+    parts += [cell.colorbar.yaxis] if cell.colorbar is not None else []
+    bboxes = [bb for axis in parts if (bb := axis.get_tightbbox(renderer, for_layout_only=True))]
+    if ax.title.get_visible() and ax.title.get_text():
+        bb = ax.title.get_window_extent(renderer)
+        bboxes.append(Bbox.from_extents(bb.x0 + bb.width / 2, bb.y0, bb.x0 + bb.width / 2, bb.y1))
+    tight = Bbox.union([box, *bboxes])
+    return (box.x0 - tight.x0, box.y0 - tight.y0, tight.x1 - box.x1, tight.y1 - box.y1)
+
+
+# --- the panel ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -613,6 +713,7 @@ class Panel:
     acc_lines: dict[str, Line2D]
     loss_lines: dict[str, Line2D]
     title: Text
+    cells: tuple[Cell, Cell, Cell] | None = None  # as laid out; the same order as ``axes``
 
 
 def panel_figure(
@@ -627,174 +728,31 @@ def panel_figure(
     xmax: float | None = None,
 ) -> Panel:
     """Accuracy | decision boundary | loss side by side, as in the tutorial."""
-    fig = new_figure(*PANEL_SIZE, dpi)
-    gs = fig.add_gridspec(1, 3, width_ratios=(1.0, 1.05, 1.0))
-    ax_acc, ax_bnd, ax_loss = (fig.add_subplot(gs[0, i]) for i in range(3))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=PANEL_SIZE, dpi=dpi)  # no layout engine: ``layout_row`` places it
+    FigureCanvasAgg(fig)
+    ax_acc, ax_bnd, ax_loss = (fig.add_subplot(1, 3, i + 1) for i in range(3))
     acc = draw_accuracy(ax_acc, metrics, diverged_at=diverged_at, xmax=xmax)
     bnd = draw_boundary(ax_bnd, grid, data, title=boundary_title)
+    n_axes = len(fig.axes)
     loss = draw_loss(ax_loss, metrics, diverged_at=diverged_at, xmax=xmax)
     text = _suptitle(fig, title, PANEL_TITLE_PT)
-    return Panel(fig, (ax_acc, ax_bnd, ax_loss), bnd, acc, loss, text)
+    cells = (Cell(ax_acc), Cell(ax_bnd, (), bnd.colorbar, 1.05), Cell(ax_loss, fig.axes[n_axes:]))
+    layout_row(fig, cells, text)  # the penalty's axis, if any, is the loss plot's twin
+    return Panel(fig, (ax_acc, ax_bnd, ax_loss), bnd, acc, loss, text, cells)
 
 
-# --- the GIF ------------------------------------------------------------------------------------
-
-
-def _gif_palette(sample: Any) -> Any:
-    """A 256-colour palette image: 128 colours of the boundary colormap as the GIF shows it
-    (RdBu at IMAGE_ALPHA over white, and the grey for non-finite), so gradients don't band;
-    white, black, and 126 colours from an octree quantization of ``sample`` (the first frame,
-    which already has every axis, legend, marker and point colour)."""
-    import matplotlib
-    from matplotlib.colors import to_rgb
-    from PIL import Image
-
-    cmap = matplotlib.colormaps["RdBu"]
-    ramp = np.vstack([cmap(np.linspace(0, 1, 127))[:, :3], [to_rgb(BAD_COLOR)]])  # (128, 3)
-    ramp = IMAGE_ALPHA * ramp + (1 - IMAGE_ALPHA) * 1.0  # over a white background
-    rest = sample.quantize(colors=126, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-    colors = np.concatenate(
-        [
-            np.round(ramp * 255).ravel(),
-            [255, 255, 255, 0, 0, 0],  # exact white and black: backgrounds and text
-            np.array(rest.getpalette()[: 126 * 3]),
-        ]
-    )
-    colors = colors.reshape(-1, 3)  # (256, 3)
-    # PIL maps pixels to the palette through a coarse cache (about 2 levels per channel), so
-    # white could land on a near-white entry: snap near-white and near-black entries exactly
-    colors[(colors >= 248).all(axis=1)] = 255
-    colors[(colors <= 7).all(axis=1)] = 0
-    pal = Image.new("P", (1, 1))
-    pal.putpalette(colors.astype(np.uint8).tobytes())
-    return pal
-
-
-def training_gif(
-    frames: Sequence[Frame],
-    metrics: pd.DataFrame,
-    data: Dataset,
-    spec: NetSpec,
-    *,
-    title: str = "",
-    resolution: int = GIF_RES,
-    dpi: int = GIF_DPI,
-    frame_ms: int = GIF_FRAME_MS,
-    last_ms: int = GIF_LAST_MS,
-) -> bytes:
-    """The panel at each frame's parameters, curves drawn up to the frame's step, as GIF bytes."""
-    from PIL import Image
-
-    if not frames:
-        raise ValueError("a GIF needs at least one frame")
-    X = _all_points(data)
-    steps = metrics["step"].to_numpy(dtype=float) if len(metrics) else np.zeros(0)
-    last_step = max(frames[-1].step, int(steps.max()) if steps.size else 0)
-
-    def frame_title(step: int) -> str:  # the step counter lives in this short axes title
-        return f"decision boundary at step {step} / {last_step}"
-
-    grid0 = boundary_grid(frames[0].params, spec, X, resolution)
-    panel = panel_figure(
-        metrics,
-        grid0,
-        data,
-        title=title,
-        dpi=dpi,
-        xmax=last_step,
-        boundary_title=frame_title(last_step),  # the widest text, for the layout
-    )
-    fig, (ax_acc, ax_bnd, ax_loss) = panel.fig, panel.axes
-    full = {
-        k: (np.asarray(ln.get_xdata(), float), np.asarray(ln.get_ydata(), float))
-        for k, ln in {**panel.acc_lines, **panel.loss_lines}.items()
-    }
-    for ax in fig.axes:  # limits as drawn with the full curves, whatever the frame shows
-        ax.set_xlim(ax.get_xlim())
-        ax.set_ylim(ax.get_ylim())
-
-    canvas = cast("FigureCanvasAgg", fig.canvas)
-    engine = fig.get_layout_engine()
-    if engine is not None:  # lay out with every artist in place, then freeze the layout
-        engine.execute(fig)
-    fig.set_layout_engine("none")
-
-    cursors = [
-        ax.axvline(0, color="#555555", lw=1.0, alpha=0.8, zorder=1) for ax in (ax_acc, ax_loss)
-    ]
-    dots: list[tuple[Line2D, str]] = []
-    for ax, lines in ((ax_acc, panel.acc_lines), (ax_loss, panel.loss_lines)):
-        for key in ("train_acc", "loss"):
-            if key in lines:
-                (dot,) = ax.plot([], [], "o", color=lines[key].get_color(), ms=6, zorder=5)
-                dots.append((dot, key))
-    b = panel.boundary
-    moving: list[tuple[Any, Any]] = [(ax_bnd, b.image), (ax_bnd, b.contour)]
-    moving += [(ax_bnd, p) for p in b.points] + [(ax_bnd, s) for s in ax_bnd.spines.values()]
-    moving += [(ax_bnd, b.note)]
-    moving += [(ln.axes, ln) for ln in (*panel.acc_lines.values(), *panel.loss_lines.values())]
-    moving += [(ax_acc, cursors[0]), (ax_loss, cursors[1])]
-    moving += [(d.axes, d) for d, _ in dots] + [(ax_bnd, ax_bnd.title)]
-    legends = [leg for ax in fig.axes if (leg := ax.get_legend()) is not None]
-
-    visible = {id(a): a.get_visible() for _, a in moving}
-    title_at = ax_bnd.title.get_position()
-    for a in [a for _, a in moving] + legends:
-        a.set_visible(False)
-    canvas.draw()
-    background = canvas.copy_from_bbox(fig.bbox)
-    for _, a in moving:
-        a.set_visible(visible[id(a)])
-    ax_bnd.title.set_position(title_at)  # the draw misplaces a hidden title
-    # legends go on top of the moving curves: drawn once, then pasted back as pixels per frame
-    legend_pixels = []
-    for leg in legends:
-        leg.set_visible(True)
-        leg.axes.draw_artist(leg)
-        legend_pixels.append(canvas.copy_from_bbox(leg.get_window_extent().expanded(1.02, 1.1)))
-
-    def render(k: int, fr: Frame) -> Any:  # an RGB PIL image of frame k
-        grid = grid0 if k == 0 else boundary_grid(fr.params, spec, X, resolution)
-        update_boundary(b, grid)
-        for key, ln in {**panel.acc_lines, **panel.loss_lines}.items():
-            x, y = full[key]
-            n = int(np.searchsorted(x, fr.step, side="right"))
-            ln.set_data(x[:n], y[:n])
-        for dot, key in dots:
-            x, y = full[key]
-            n = int(np.searchsorted(x, fr.step, side="right"))
-            dot.set_data(x[n - 1 : n], y[n - 1 : n])
-        for c in cursors:
-            c.set_xdata([fr.step, fr.step])
-        ax_bnd.title.set_text(frame_title(fr.step))
-        canvas.restore_region(background)
-        for owner, a in moving:
-            if a.get_visible():
-                owner.draw_artist(a)
-        for pixels in legend_pixels:
-            canvas.restore_region(pixels)
-        size = canvas.get_width_height(physical=True)
-        rgba = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-        return rgba.convert("RGB")  # a copy: the canvas buffer is reused for the next frame
-
-    first = render(0, frames[0])
-    pal = _gif_palette(first)
-
-    def quantized() -> Iterator[Any]:  # frame by frame, so only palette images are kept
-        for k, fr in enumerate(frames[1:], start=1):
-            yield render(k, fr).quantize(palette=pal, dither=Image.Dither.NONE)
-
-    buf = io.BytesIO()
-    durations = [frame_ms] * (len(frames) - 1) + [last_ms]
-    first.quantize(palette=pal, dither=Image.Dither.NONE).save(
-        buf,
-        format="GIF",
-        save_all=True,
-        append_images=quantized(),
-        duration=durations if len(frames) > 1 else last_ms,
-        loop=0,
-    )
-    return buf.getvalue()
+def _alone(panel: Panel, cell: Cell, size: tuple[float, float], title: str) -> Figure:
+    """The panel's figure resized to show one of its plots alone, under ``title``. The plot's
+    ticks, texts and lines are reused, which is faster than drawing a new figure."""
+    fig = panel.fig
+    fig.set_size_inches(size)
+    for c in panel.cells or ():
+        c.set_visible(c is cell)
+    layout_row(fig, [cell], _suptitle(fig, title) if title else None)
+    return fig
 
 
 # --- one run ------------------------------------------------------------------------------------
@@ -824,20 +782,24 @@ def _boundary_source(result: RunResult, spec: NetSpec, X: np.ndarray) -> tuple[G
 def render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes]:
     """The plots of a run as ``{file name: bytes}``, in memory (for a sweep worker to send home):
     loss.png, accuracy.png, boundary.png, panel.png and, when ``gif`` is True and the run has at
-    least 2 frames, training.gif."""
+    least 2 frames, training.gif. The single-plot PNGs are drawn from the panel's figure."""
     spec = net_spec(result.config)
     title = run_title(result.config, status=result.status, diverged_at=result.diverged_at)
     m, d, div = result.metrics, result.data, result.diverged_at
     grid, bnd_title = _boundary_source(result, spec, _all_points(d))
-    out = {
-        "loss.png": figure_png(loss_figure(m, title=title, diverged_at=div)),
-        "accuracy.png": figure_png(accuracy_figure(m, title=title, diverged_at=div)),
-        "boundary.png": figure_png(boundary_figure(grid, d, title=title, subtitle=bnd_title)),
-        "panel.png": figure_png(
-            panel_figure(m, grid, d, title=title, diverged_at=div, boundary_title=bnd_title).fig
-        ),
-    }
+    panel = panel_figure(m, grid, d, title=title, diverged_at=div, boundary_title=bnd_title)
+    pngs = {"panel.png": figure_png(panel.fig)}
+    acc, bnd, loss = cast(tuple[Cell, Cell, Cell], panel.cells)
+    for name, cell, size in (
+        ("loss.png", loss, (7.5, 4.8)),
+        ("accuracy.png", acc, (7.5, 4.8)),
+        ("boundary.png", bnd, (6.8, 6.0)),
+    ):
+        pngs[name] = figure_png(_alone(panel, cell, size, title))
+    out = {name: pngs[name] for name in ("loss.png", "accuracy.png", "boundary.png", "panel.png")}
     if gif and len(result.frames) >= 2:
+        from .gif import training_gif  # gif builds on this module
+
         out["training.gif"] = training_gif(result.frames, m, d, spec, title=title)
     return out
 
