@@ -156,3 +156,16 @@ def test_penalties_follow_the_formulas():
     assert nn.l1_penalty(W, 0.5, 4) == pytest.approx(0.5 / 4 * 6)
     np.testing.assert_array_equal(nn.l1_penalty_der(W, 0.5, 4), 0.125 * np.sign(W))
     assert nn.l1_penalty_der(W, 0.5, 4)[1, 0] == 0.0
+
+
+def test_classes_is_argmax():
+    rs = np.random.RandomState(0)
+    out = rs.rand(4, 50, 2).round(1)  # ties on many rows
+    for case in (out, rs.rand(30, 3)):
+        np.testing.assert_array_equal(nn.classes(case), case.argmax(axis=-1))
+    with_nan = out.copy()
+    with_nan[0, :5, 1] = np.nan  # argmax picks a NaN: class 1 on these rows
+    with_nan[1, :5, 0] = np.nan
+    with_nan[2, :5] = [np.inf, -np.inf]
+    np.testing.assert_array_equal(nn.classes(with_nan), with_nan.argmax(axis=-1))
+    assert nn.classes(with_nan)[0, :5].tolist() == [1] * 5

@@ -21,9 +21,7 @@ def pandas_csv(df: pd.DataFrame) -> str:
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.tuples(floats, st.integers(-(2**62), 2**62), floats), min_size=0, max_size=30)
-)
+@given(st.lists(st.tuples(floats, st.integers(-(2**62), 2**62), floats), min_size=0, max_size=30))
 def test_fast_csv_is_pandas_csv(rows):
     df = pd.DataFrame(
         {

@@ -258,13 +258,20 @@ def test_training_is_the_textbook_arithmetic_bit_for_bit(act, loss, pen):
         assert r.final_params[k].tobytes() == p[k].tobytes()
 
 
-def test_sigmoid_needs_only_its_lower_clip():
-    """Above the clip, 1 + exp(-z) is 1.0 whether or not z is clipped: same bits everywhere."""
-    for dtype, lim in ((np.float64, 700.0), (np.float32, 80.0)):
+def test_sigmoid_is_the_textbook_expression_and_0_where_exp_overflows():
+    """1/(1 + exp(-z)) to the bit wherever exp(-z) is finite; 0.0 (the correctly rounded value)
+    below that, with no overflow reported; and h @ (-W) in the forward pass is exactly -z."""
+    for dtype, overflow in ((np.float64, -709.8), (np.float32, -88.8)):
         z = np.r_[np.linspace(-2000, 2000, 40001), np.inf, -np.inf, np.nan, 0.0, -0.0].astype(dtype)
-        with np.errstate(under="ignore"):
-            clipped = 1.0 / (1.0 + np.exp(-np.clip(z, -lim, lim)))
-            assert nn.sigmoid(z).tobytes() == clipped.tobytes()
+        s = nn.sigmoid(z)  # warnings are errors in the tests: an overflow report would raise
+        with np.errstate(all="ignore"):
+            textbook = 1.0 / (1.0 + np.exp(-z))
+        fine = z > overflow
+        assert s[fine].tobytes() == textbook[fine].tobytes()
+        assert (s[z < overflow] == 0.0).all() and s.dtype == dtype
+        assert nn.sigmoid_of_negated(-z).tobytes() == s.tobytes()
+    X, W = np.random.RandomState(0).randn(50, 3), np.random.RandomState(1).randn(3, 7) * 300
+    assert (X @ np.negative(W)).tobytes() == np.negative(X @ W).tobytes()
 
 
 def test_metrics_from_an_array_equal_metrics_from_tuples():

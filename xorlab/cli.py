@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 a run or sweep member failed (or gradcheck above tolera
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -102,6 +103,10 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the folder.")] = False,
 ) -> None:
     """Run many configs (variants, grids, random draws, seeds) in parallel; resumable."""
+    if executor == "local" and not dry_run and (jobs or os.cpu_count() or 1) > 1:
+        from .proc import start_forkserver
+
+        start_forkserver()  # the workers' imports run beside ours and the validation
     from .commands import sweep_command
 
     try:

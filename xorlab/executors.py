@@ -32,7 +32,7 @@ from typing import Any
 from .config import Config
 from .errors import XorlabError
 from .population import train_population
-from .proc import blas_threads, keep_freed_memory, pin_blas
+from .proc import WORKER_MODULES, blas_threads, keep_freed_memory, pin_blas
 from .rundir import now_iso, result_files
 from .train import RunResult, train
 
@@ -273,7 +273,7 @@ class LocalPool:
         methods = mp.get_all_start_methods()
         self.ctx: Any = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
-            self.ctx.set_forkserver_preload(["xorlab.executors"])
+            self.ctx.set_forkserver_preload(WORKER_MODULES)  # proc.start_forkserver may have
 
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)

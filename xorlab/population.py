@@ -51,7 +51,7 @@ from .train import (
 # is kept under this many bytes. Measured (2-core AMD EPYC, 512 KiB L2/core, 32 MiB L3), µs per
 # network-step bottom out at K ~ 32-256 for 3 hidden, 32-64 for 10, 4-32 for 50; 8 MiB gives
 # K = 116, 48 and 11 there.
-CACHE_BYTES = 8 << 20
+CACHE_BYTES = 4 << 20
 MAX_K = 256
 
 
@@ -113,7 +113,7 @@ def _keep(x: Any, alive: np.ndarray) -> Any:
 
 def _accuracies(out: np.ndarray, y_idx: np.ndarray) -> np.ndarray:
     """nn.accuracy for each network of a stack: out (K, N, C) -> (K,)."""
-    return np.count_nonzero(out.argmax(axis=-1) == y_idx, axis=-1) / y_idx.shape[-1]
+    return np.count_nonzero(nn.classes(out) == y_idx, axis=-1) / y_idx.shape[-1]
 
 
 @dataclass
