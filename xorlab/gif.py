@@ -1,13 +1,16 @@
 """The training GIF: the run's panel (accuracy | decision boundary | loss) at each snapshot.
 
-The panel is built and laid out once, at GIF_DPI. What never changes (axes, ticks, labels, the
-colorbar, the titles but for the step number) is drawn once into a saved background; each frame
-restores it and draws only what moves:
+The panel is built and laid out once (or taken from the run's PNGs, ``render_run_bytes``, and
+redrawn at GIF_DPI: its layout is in figure fractions and points). What never changes (axes,
+ticks, labels, the colorbar, the titles but for the step number) is drawn once into a saved
+background; each frame restores it and draws only what moves:
 - the boundary image, painted here straight into the canvas pixels: the GIF_RES x GIF_RES grid
   interpolated bilinearly to the plot's pixels (two small matrix products) and looked up in the
   colormap pre-blended with white, as matplotlib draws it at IMAGE_ALPHA over the white plot;
 - the 0.5 contour, the points and the plot's frame over it, and the note when nothing is finite;
-- the curves up to the frame's step, a cursor and a dot on each; the legends pasted back on top;
+- the curves up to the frame's step: the pixels of the full curves (drawn once over the
+  background) left of the step's cursor; then the cursor and a dot on each curve, and the
+  legends pasted back on top;
 - the ``{step} / {last}`` in the boundary plot's title.
 The frames share one 256-colour palette, made from the first frame.
 """
@@ -26,6 +29,7 @@ from .nn import NetSpec
 from .plots import (
     BAD_COLOR,
     IMAGE_ALPHA,
+    Panel,
     _all_points,
     boundary_grid,
     panel_figure,
@@ -75,14 +79,20 @@ def _gif_palette(sample: Any) -> Any:
     return pal
 
 
-def _bilinear(n: int, lo: float, hi: float, first: int, count: int) -> tuple[np.ndarray, ...]:
+def _bilinear(n: int, lo: float, hi: float, first: int, count: int) -> np.ndarray:
     """Bilinear sampling of ``n`` cells spread evenly over the display span lo..hi at the centres
-    of the pixels first .. first+count-1, clamped at the edges: for each pixel the two cells
-    (i0, i1) and the weight t of i1, each (count,)."""
+    of the pixels first .. first+count-1, clamped at the edges, as a matrix (count, n): row i
+    holds pixel i's weights of its two cells (summing to 1)."""
     u = (np.arange(first, first + count) + 0.5 - lo) / (hi - lo) * n - 0.5  # (count,) in cells
     u = np.clip(u, 0.0, n - 1.0)
     i0 = np.minimum(np.floor(u).astype(np.intp), max(n - 2, 0))
-    return i0, np.minimum(i0 + 1, n - 1), (u - i0).astype(np.float32)
+    i1 = np.minimum(i0 + 1, n - 1)
+    t = u - i0
+    weights = np.zeros((count, n), dtype=np.float32)
+    rows = np.arange(count)
+    np.add.at(weights, (rows, i0), 1 - t)
+    np.add.at(weights, (rows, i1), t)
+    return weights
 
 
 def _image_painter(canvas: FigureCanvasAgg, ax: Axes, res: int) -> Callable[[np.ndarray], None]:
@@ -101,16 +111,14 @@ def _image_painter(canvas: FigureCanvasAgg, ax: Axes, res: int) -> Callable[[np.
     H = pixels.shape[0]
     box = ax.bbox  # display pixels, y up: the canvas row of display height y is H - y
     c0, c1, r0, r1 = round(box.x0), round(box.x1), round(H - box.y1), round(H - box.y0)
-    x0, x1, tx = _bilinear(res, box.x0, box.x1, c0, c1 - c0)  # (w,) each
-    y0, y1, ty = _bilinear(res, H - box.y0, H - box.y1, r0, r1 - r0)  # (h,) each, top down
-    ty = ty[:, None]  # (h, 1)
+    along_x = _bilinear(res, box.x0, box.x1, c0, c1 - c0).T  # (res, w)
+    along_y = _bilinear(res, H - box.y0, H - box.y1, r0, r1 - r0)  # (h, res), top down
     target = pixels.view(np.uint32)[r0:r1, c0:c1, 0]  # (h, w)
 
     def paint(prob: np.ndarray) -> None:
         finite = np.isfinite(prob)  # (res, res)
-        both = np.stack([np.where(finite, prob, 0.0), finite]).astype(np.float32)  # (2, res, res)
-        along_x = both[:, :, x0] * (1 - tx) + both[:, :, x1] * tx  # (2, res, w)
-        value, weight = along_x[:, y0] * (1 - ty) + along_x[:, y1] * ty  # (h, w) each
+        value = along_y @ np.where(finite, prob, 0.0).astype(np.float32) @ along_x  # (h, w)
+        weight = along_y @ finite.astype(np.float32) @ along_x  # (h, w): 1 where all finite
         index = np.minimum(value * 256, 255).astype(np.intp)
         index[weight < 1 - 1e-4] = 256  # a NaN cell contributes
         target[...] = lut[index]
@@ -178,8 +186,13 @@ def training_gif(
     dpi: int = GIF_DPI,
     frame_ms: int = GIF_FRAME_MS,
     last_ms: int = GIF_LAST_MS,
+    panel: Panel | None = None,
 ) -> bytes:
-    """The panel at each frame's parameters, curves drawn up to the frame's step, as GIF bytes."""
+    """The panel at each frame's parameters, curves drawn up to the frame's step, as GIF bytes.
+
+    ``panel``: the run's panel as ``plots.panel_figure`` drew it (with ``xmax`` the last step),
+    to animate instead of building and laying out a new one; it is changed for good.
+    """
     from PIL import Image
 
     if not frames:
@@ -189,15 +202,14 @@ def training_gif(
     last_step = max(frames[-1].step, int(steps.max()) if steps.size else 0)
 
     grid0 = boundary_grid(frames[0].params, spec, X, resolution)
-    panel = panel_figure(
-        metrics,
-        grid0,
-        data,
-        title=title,
-        dpi=dpi,
-        xmax=last_step,
-        boundary_title=f"decision boundary at step {last_step} / {last_step}",  # the widest
-    )
+    widest = f"decision boundary at step {last_step} / {last_step}"
+    if panel is None:
+        panel = panel_figure(
+            metrics, grid0, data, title=title, dpi=dpi, xmax=last_step, boundary_title=widest
+        )
+    else:  # positions are fractions of the figure, sizes in points: the layout holds at any dpi
+        panel.fig.set_dpi(dpi)
+        panel.axes[1].set_title(widest, fontsize=11)
     fig, (ax_acc, ax_bnd, ax_loss) = panel.fig, panel.axes
     canvas = cast("FigureCanvasAgg", fig.canvas)
     curves = {**panel.acc_lines, **panel.loss_lines}
@@ -221,10 +233,10 @@ def training_gif(
                 dots.append((dot, key))
     b = panel.boundary
     over = [*b.points, *ax_bnd.spines.values()]  # laid over the image and contour as pixels
-    moving = [*curves.values(), *cursors, *(d for d, _ in dots)]
+    moving = [*cursors, *(d for d, _ in dots)]
     legends = [leg for ax in fig.axes if (leg := ax.get_legend()) is not None]
 
-    hidden = [b.image, b.contour, b.note, number, *over, *moving, *legends]
+    hidden = [b.image, b.contour, b.note, number, *over, *curves.values(), *moving, *legends]
     visible = [a.get_visible() for a in hidden]
     for a in hidden:
         a.set_visible(False)
@@ -232,6 +244,17 @@ def training_gif(
     background = canvas.copy_from_bbox(fig.bbox)
     for a, v in zip(hidden, visible, strict=True):
         a.set_visible(v)
+    # the curves at full length over the background: a frame shows their pixels left of its
+    # step's cursor, which hides the seam (the curves are clipped to their axes)
+    canvas_px = np.asarray(canvas.buffer_rgba())  # (H, W, 4), a view: row 0 is the top
+    for ln in curves.values():
+        if ln.get_visible():
+            cast("Axes", ln.axes).draw_artist(ln)
+    full_curves = canvas_px.copy()
+    canvas.restore_region(background)
+    H = canvas_px.shape[0]
+    strips = [(ax, round(H - ax.bbox.y1), round(H - ax.bbox.y0), round(ax.bbox.x0))
+              for ax in (ax_acc, ax_loss)]  # fmt: skip
     lay_over = _overlay(canvas, over)
     # legends go on top of the moving curves: drawn once, then pasted back as pixels per frame
     legend_pixels = []
@@ -244,10 +267,6 @@ def training_gif(
     def render(k: int, fr: Frame) -> Any:  # an RGB PIL image of frame k
         grid = grid0 if k == 0 else boundary_grid(fr.params, spec, X, resolution)
         update_boundary(b, grid)
-        for key, ln in curves.items():
-            x, y = full[key]
-            n = int(np.searchsorted(x, fr.step, side="right"))
-            ln.set_data(x[:n], y[:n])
         for dot, key in dots:
             x, y = full[key]
             n = int(np.searchsorted(x, fr.step, side="right"))
@@ -259,6 +278,9 @@ def training_gif(
         paint(grid[2])
         ax_bnd.draw_artist(b.contour)
         lay_over()
+        for ax, r0, r1, c0 in strips:  # the curves up to this step
+            c1 = max(c0, round(float(ax.transData.transform((fr.step, 0.0))[0])))
+            canvas_px[r0:r1, c0:c1] = full_curves[r0:r1, c0:c1]
         for a in [b.note, *moving]:
             if a.get_visible():
                 cast("Axes", a.axes).draw_artist(a)

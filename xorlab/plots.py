@@ -746,13 +746,40 @@ def panel_figure(
 
 def _alone(panel: Panel, cell: Cell, size: tuple[float, float], title: str) -> Figure:
     """The panel's figure resized to show one of its plots alone, under ``title``. The plot's
-    ticks, texts and lines are reused, which is faster than drawing a new figure."""
+    ticks, texts and lines are reused, which is faster than drawing a new figure; ``_restore``
+    undoes it."""
     fig = panel.fig
     fig.set_size_inches(size)
     for c in panel.cells or ():
         c.set_visible(c is cell)
     layout_row(fig, [cell], _suptitle(fig, title) if title else None)
     return fig
+
+
+@dataclass
+class _Geometry:
+    """What ``_alone`` changes in a panel: its size, each axes' box and visibility, the title."""
+
+    size: tuple[float, float]
+    boxes: list[tuple[Axes, Any, bool]]
+    title: tuple[str, float, float]  # text, font size, y
+
+    @classmethod
+    def of(cls, panel: Panel) -> _Geometry:
+        fig = panel.fig
+        boxes = [(ax, ax.get_position(), ax.get_visible()) for ax in fig.axes]
+        t = panel.title
+        size = (float(fig.get_figwidth()), float(fig.get_figheight()))
+        return cls(size, boxes, (t.get_text(), float(t.get_fontsize()), float(t.get_position()[1])))
+
+    def restore(self, panel: Panel) -> None:
+        fig = panel.fig
+        fig.set_size_inches(self.size)
+        for ax, box, visible in self.boxes:
+            ax.set_position(box)
+            ax.set_visible(visible)
+        text, size, y = self.title
+        panel.title = fig.suptitle(text, fontsize=size, fontweight="bold", y=y)
 
 
 # --- one run ------------------------------------------------------------------------------------
@@ -787,8 +814,12 @@ def render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes]
     title = run_title(result.config, status=result.status, diverged_at=result.diverged_at)
     m, d, div = result.metrics, result.data, result.diverged_at
     grid, bnd_title = _boundary_source(result, spec, _all_points(d))
-    panel = panel_figure(m, grid, d, title=title, diverged_at=div, boundary_title=bnd_title)
+    xmax = result.steps_done  # the run's length, as the GIF's step axis has it
+    panel = panel_figure(
+        m, grid, d, title=title, diverged_at=div, boundary_title=bnd_title, xmax=xmax
+    )
     pngs = {"panel.png": figure_png(panel.fig)}
+    geometry = _Geometry.of(panel)
     acc, bnd, loss = cast(tuple[Cell, Cell, Cell], panel.cells)
     for name, cell, size in (
         ("loss.png", loss, (7.5, 4.8)),
@@ -800,7 +831,8 @@ def render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes]
     if gif and len(result.frames) >= 2:
         from .gif import training_gif  # gif builds on this module
 
-        out["training.gif"] = training_gif(result.frames, m, d, spec, title=title)
+        geometry.restore(panel)  # the GIF animates this same panel, laid out once
+        out["training.gif"] = training_gif(result.frames, m, d, spec, title=title, panel=panel)
     return out
 
 
