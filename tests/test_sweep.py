@@ -389,6 +389,40 @@ def test_keep_freed_memory_works_on_glibc():
     assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")
 
 
+def test_the_fork_server_starts_early_only_for_local_parallel_sweeps(monkeypatch):
+    from xorlab.cli import _may_use_local_workers
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert _may_use_local_workers(["sweep", "s.yaml"])
+    assert _may_use_local_workers(["sweep", "s.yaml", "--jobs", "2", "--set", "seed=1"])
+    for args in (
+        [],
+        ["train", "c.yaml"],
+        ["sweep", "s.yaml", "--dry-run"],
+        ["sweep", "s.yaml", "--jobs", "1"],
+        ["sweep", "s.yaml", "-j1"],
+        ["sweep", "s.yaml", "--executor", "dask"],
+        ["sweep", "--help"],
+    ):
+        assert not _may_use_local_workers(args), args
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert not _may_use_local_workers(["sweep", "s.yaml"])
+
+
+def test_start_forkserver_runs_one_server():
+    import multiprocessing as mp
+    from multiprocessing import forkserver
+
+    from xorlab.proc import start_forkserver
+
+    if "forkserver" not in mp.get_all_start_methods():
+        assert start_forkserver() is False
+        return
+    assert start_forkserver() is True
+    pid = forkserver._forkserver._forkserver_pid
+    assert pid is not None and start_forkserver() and forkserver._forkserver._forkserver_pid == pid
+
+
 def test_members_plots_are_drawn_in_the_workers(tmp_path):
     # two members in one training group; each one's plots are a render task of its own
     write(tmp_path, BASE, "base.yaml")

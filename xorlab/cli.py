@@ -103,10 +103,6 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the folder.")] = False,
 ) -> None:
     """Run many configs (variants, grids, random draws, seeds) in parallel; resumable."""
-    if executor == "local" and not dry_run and (jobs or os.cpu_count() or 1) > 1:
-        from .proc import start_forkserver
-
-        start_forkserver()  # the workers' imports run beside ours and the validation
     from .commands import sweep_command
 
     try:
@@ -235,7 +231,22 @@ def main() -> None:
     """Console-script entry point."""
     np.seterr(all="ignore")  # the trainer reports overflow as divergence, never as a warning
     keep_freed_memory()  # no page faults for arrays freed and allocated again every step
+    if _may_use_local_workers(sys.argv[1:]):
+        from .proc import start_forkserver
+
+        start_forkserver()  # the workers' imports (~0.4 s) run beside ours and the parsing
     app()
+
+
+def _may_use_local_workers(args: list[str]) -> bool:
+    """Whether this command line looks like a sweep in local worker processes. Read before typer
+    parses it, so a wrong guess only costs an idle fork server (or a later start)."""
+    if not args or args[0] != "sweep":
+        return False
+    single = {"--dry-run", "--help", "--jobs=1", "-j1", "--executor=dask"}
+    pairs = set(zip(args, args[1:]))
+    return not (single & set(args) or {("--jobs", "1"), ("-j", "1"), ("--executor", "dask")} & pairs
+                or (os.cpu_count() or 1) < 2)  # fmt: skip
 
 
 if __name__ == "__main__":

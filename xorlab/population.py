@@ -48,9 +48,11 @@ from .train import (
 )
 
 # A group's working set (activations, their gradients, temporaries: rows x widths x ~6 arrays)
-# is kept under this many bytes. Measured (2-core AMD EPYC, 512 KiB L2/core, 32 MiB L3), µs per
-# network-step bottom out at K ~ 32-256 for 3 hidden, 32-64 for 10, 4-32 for 50; 8 MiB gives
-# K = 116, 48 and 11 there.
+# is kept under this many bytes. Measured (2-core Intel Xeon, 2 MiB L2/core), µs per
+# network-step of 50 hidden units are flat from K = 4 to 8 (84-86) and worse at 2 (~100) and 12
+# (~89); for 3 hidden they fall to ~15 by K = 60. 4 MiB gives K = 5 and 58 there, and the
+# 120-member benchmark sweep ran in 4.42 s against 4.64 s with 8 MiB (K = 11): smaller groups
+# also spread better over two workers.
 CACHE_BYTES = 4 << 20
 MAX_K = 256
 
