@@ -288,8 +288,8 @@ def training_gif(
             canvas.restore_region(pixels)
         fig.draw_artist(number)
         size = canvas.get_width_height(physical=True)
-        rgba = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-        return rgba.convert("RGB")  # a copy: the canvas buffer is reused for the next frame
+        # a copy without alpha (the canvas is opaque): its buffer is reused for the next frame
+        return Image.frombytes("RGB", size, canvas.buffer_rgba(), "raw", "RGBX")
 
     first = render(0, frames[0])
     pal = _gif_palette(first)

@@ -575,9 +575,9 @@ def figure_png(fig: Figure) -> bytes:
     canvas.draw()
     fig.set_facecolor(face)
     size = canvas.get_width_height(physical=True)
-    rgba = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    rgb = Image.frombytes("RGB", size, canvas.buffer_rgba(), "raw", "RGBX")  # opaque: drop alpha
     buf = io.BytesIO()
-    rgba.convert("RGB").save(buf, format="png", compress_level=PNG_COMPRESS, dpi=(fig.dpi,) * 2)
+    rgb.save(buf, format="png", compress_level=PNG_COMPRESS, dpi=(fig.dpi,) * 2)
     return buf.getvalue()
 
 
