@@ -434,3 +434,19 @@ def test_members_plots_are_drawn_in_the_workers(tmp_path):
     for member in (only(runs) / "members").iterdir():
         assert sorted(f.name for f in (member / "plots").iterdir()) == names
         assert json.loads((member / "meta.json").read_text())["group_size"] == 2
+
+
+def test_one_blas_thread_is_scoped():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from xorlab.proc import blas_threads, one_blas_thread
+
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        with one_blas_thread():
+            assert blas_threads() == 1
+        assert (
+            blas_threads()
+            == before
+            == max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        )

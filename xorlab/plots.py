@@ -807,6 +807,15 @@ def _boundary_source(result: RunResult, spec: NetSpec, X: np.ndarray) -> tuple[G
 
 
 def render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes]:
+    """The plots of a run as ``{file name: bytes}`` (see ``_render_run_bytes``), drawn with one
+    BLAS thread."""
+    from .proc import one_blas_thread
+
+    with one_blas_thread():
+        return _render_run_bytes(result, gif=gif)
+
+
+def _render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes]:
     """The plots of a run as ``{file name: bytes}``, in memory (for a sweep worker to send home):
     loss.png, accuracy.png, boundary.png, panel.png and, when ``gif`` is True and the run has at
     least 2 frames, training.gif. The single-plot PNGs are drawn from the panel's figure."""
