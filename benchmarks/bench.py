@@ -3,8 +3,9 @@
     python benchmarks/bench.py            # full run, prints a table, writes benchmarks/results/
     python benchmarks/bench.py --tiny     # a few steps of everything (CI runs this so it can't rot)
 
-Each figure is the median of several repeats; wall and process CPU (user + system) time are both
-recorded, since these machines are shared and noisy. The reference for train() is a plain
+Each figure is the median of several repeats, ours and the reference's alternating so that a change
+in the machine's load falls on both; wall and process CPU (user + system) time are both recorded,
+since these machines are shared and noisy. The reference for train() is a plain
 tutorial-style NumPy loop (same math, same data, full batch, loss + accuracy every step).
 """
 
@@ -168,6 +169,21 @@ def _machine_cpu() -> tuple[float, float]:
     return t.user + getattr(t, "nice", 0.0), t.system
 
 
+def measure_pair(ours: Any, ref: Any, *, repeats: int) -> tuple[dict, dict]:
+    """``measure`` of two zero-argument callables, alternated (ref, ours, ref, ours, ...), so a
+    change in the machine's load falls on both alike; returns (ours, ref)."""
+    a: list[dict[str, float]] = []
+    b: list[dict[str, float]] = []
+    for _ in range(repeats):
+        b.append(measure(ref, repeats=1))
+        a.append(measure(ours, repeats=1))
+
+    def median(samples: list[dict[str, float]]) -> dict[str, float]:
+        return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+
+    return median(a), median(b)
+
+
 def measure(fn: Any, *args: Any, repeats: int) -> dict[str, float]:
     """Medians over ``repeats``: wall, this process's CPU (user + system) and system time, and
     the whole machine's CPU and system time (which counts worker processes, and other load)."""
@@ -216,10 +232,21 @@ def seed_study_end_to_end(workdir: Path, tiny: bool) -> float:
     repo = Path(__file__).resolve().parent.parent
     extra = ["--set", "train.steps=20", "--set", "plots.enabled=false"] if tiny else []
     out = subprocess.run(
-        [exe, "sweep", str(repo / "configs/sweeps/seed_study.yaml"), "--jobs", "2", "--quiet",
-         "--runs-dir", str(workdir), *extra],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            exe,
+            "sweep",
+            str(repo / "configs/sweeps/seed_study.yaml"),
+            "--jobs",
+            "2",
+            "--quiet",
+            "--runs-dir",
+            str(workdir),
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     folder = out.stdout.strip().splitlines()[-1]
     subprocess.run([exe, "report", folder, "--quiet"], check=False, capture_output=True)
     return 0.0
@@ -231,14 +258,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = ap.parse_args(argv)
     steps, repeats = (20, 1) if args.tiny else (2000, 5)
-    sweep_steps, sweep_repeats = (5, 1) if args.tiny else (1000, 3)
+    sweep_steps, sweep_repeats = (5, 1) if args.tiny else (1000, 5)
 
     import tempfile
 
     rows = []
 
-    def add(workload: str, reference: str, ours: dict, ref: dict | None, unit: str, n: float,
-            *, target: float | None = None, cpu: str = "cpu_s") -> None:  # fmt: skip
+    def add(
+        workload: str,
+        reference: str,
+        ours: dict,
+        ref: dict | None,
+        unit: str,
+        n: float,
+        *,
+        target: float | None = None,
+        cpu: str = "cpu_s",
+    ) -> None:
         """One table row; ``cpu`` picks the CPU figure that covers the work ("machine_cpu_s"
         when it runs in other processes)."""
         row = {
@@ -260,20 +296,39 @@ def main(argv: list[str] | None = None) -> int:
 
     peer_rows = []
     for hidden in (3, 50):
-        ref = measure(plain_loop, hidden, steps, repeats=repeats)
-        ours = measure(xorlab_train, hidden, steps, repeats=repeats)
+        ours, ref = measure_pair(
+            lambda h=hidden: xorlab_train(h, steps),
+            lambda h=hidden: plain_loop(h, steps),
+            repeats=repeats,
+        )
         for peer in measure_peers(hidden, steps, repeats):
             peer_rows.append({**peer, "plain_us_per_step": ref["wall_s"] / steps * 1e6})
-        add(f"train() step, {hidden} hidden, full batch 300, metrics every step",
-            "plain NumPy loop", ours, ref, "µs/step", steps / 1e6,
-            target=1.25 if hidden == 50 else None)  # fmt: skip
+        add(
+            f"train() step, {hidden} hidden, full batch 300, metrics every step",
+            "plain NumPy loop",
+            ours,
+            ref,
+            "µs/step",
+            steps / 1e6,
+            target=1.25 if hidden == 50 else None,
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
-        ref = measure(hand_written_pool, sweep_steps, repeats=sweep_repeats)
-        ours = measure(xorlab_sweep, sweep_steps, Path(tmp), repeats=sweep_repeats)
-        add(f"120-member sweep, {sweep_steps} steps each, --jobs 2",
-            "hand-written 2-process pool", ours, ref, "s", 1.0, target=1.0,
-            cpu="machine_cpu_s")  # fmt: skip
+        ours, ref = measure_pair(
+            lambda: xorlab_sweep(sweep_steps, Path(tmp)),
+            lambda: hand_written_pool(sweep_steps),
+            repeats=sweep_repeats,
+        )
+        add(
+            f"120-member sweep, {sweep_steps} steps each, --jobs 2",
+            "hand-written 2-process pool",
+            ours,
+            ref,
+            "s",
+            1.0,
+            target=1.0,
+            cpu="machine_cpu_s",
+        )
 
     frames = 3 if args.tiny else 40
     cfg = validate(
@@ -285,15 +340,32 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     result = train(cfg)
-    ref = measure(naive_artifacts, result, repeats=1 if args.tiny else 3)
-    ours = measure(xorlab_artifacts, result, repeats=1 if args.tiny else 3)
-    add(f"one run's plots: 4 PNGs + {frames}-frame GIF", "naive pyplot re-render per frame",
-        ours, ref, "s", 1.0, target=0.1)  # fmt: skip
+    ours, ref = measure_pair(
+        lambda: xorlab_artifacts(result),
+        lambda: naive_artifacts(result),
+        repeats=1 if args.tiny else 3,
+    )
+    add(
+        f"one run's plots: 4 PNGs + {frames}-frame GIF",
+        "naive pyplot re-render per frame",
+        ours,
+        ref,
+        "s",
+        1.0,
+        target=0.1,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         ours = measure(seed_study_end_to_end, Path(tmp), args.tiny, repeats=1)
-        add("seed study end to end: sweep --jobs 2 + report", "-", ours, None, "s", 1.0,
-            cpu="machine_cpu_s")  # fmt: skip
+        add(
+            "seed study end to end: sweep --jobs 2 + report",
+            "-",
+            ours,
+            None,
+            "s",
+            1.0,
+            cpu="machine_cpu_s",
+        )
 
     from rich.console import Console
     from rich.table import Table
