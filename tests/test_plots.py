@@ -157,6 +157,22 @@ def test_boundary_grid_shape_and_range(short_run):
     assert (np.diff(xx[0]) > 0).all() and (np.diff(yy[:, 0]) > 0).all()
 
 
+def test_boundary_grids_of_a_stack_are_each_networks_grid(short_run):
+    spec = net_spec(short_run.config)
+    X = short_run.data.X_train
+    params = [f.params for f in short_run.frames]
+    bad = {k: np.full_like(v, np.nan) for k, v in params[0].items()}
+    stack = [*params, bad]
+    grids = plots.boundary_grids(stack, spec, X, 17, chunk=2)  # chunks of 2, the last of 1
+    assert len(grids) == len(stack)
+    for p, (xx, yy, prob) in zip(stack, grids):
+        want = plots.boundary_grid(p, spec, X, 17)
+        np.testing.assert_array_equal(xx, want[0])
+        np.testing.assert_array_equal(yy, want[1])
+        np.testing.assert_allclose(prob, want[2], rtol=1e-12, atol=1e-15)  # NaN where NaN
+    assert np.isnan(grids[-1][2]).all()
+
+
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_boundary_half_is_the_argmax_boundary(loss):
     r = _run({"model": {"hidden": [5], "loss": loss}, "optim": {"lr": 0.5}, "train": {"steps": 5}})

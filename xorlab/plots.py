@@ -141,9 +141,9 @@ def class1_prob(params: Params, X: np.ndarray, spec: NetSpec) -> np.ndarray:
     softmax output: h[:, 1]; sigmoid (mse) output: h1 / (h0 + h1), so 0.5 is the argmax boundary.
     """
     with np.errstate(all="ignore"):
-        out, _ = forward(params, X, spec)  # (N, C)
+        out, _ = forward(params, X, spec)  # (..., N, C): params may be a stack
         out = np.asarray(out, dtype=float)
-        p = out[:, 1] / (out[:, 0] + out[:, 1]) if spec.loss == "mse" else out[:, 1].copy()
+        p = out[..., 1] / (out[..., 0] + out[..., 1]) if spec.loss == "mse" else out[..., 1].copy()
         p[~np.isfinite(p)] = np.nan
         np.clip(p, 0.0, 1.0, out=p)  # NaN stays NaN
     return p
@@ -167,6 +167,24 @@ def boundary_grid(
     pts = np.column_stack([xx.ravel(), yy.ravel()])  # (res*res, 2)
     prob = class1_prob(params, pts, spec).reshape(xx.shape)  # (res, res)
     return xx, yy, prob
+
+
+def boundary_grids(
+    stack: Sequence[Params], spec: NetSpec, X: np.ndarray, resolution: int, chunk: int = 8
+) -> list[Grid]:
+    """``boundary_grid(params, spec, X, resolution)`` for each params of ``stack`` (the GIF's
+    snapshots), ``chunk`` networks at a time as one stacked forward pass."""
+    x0, x1, y0, y1 = grid_bounds(X)
+    xx, yy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    pts = np.column_stack([xx.ravel(), yy.ravel()])  # (res*res, 2)
+    grids: list[Grid] = []
+    for i in range(0, len(stack), chunk):
+        part = stack[i : i + chunk]
+        params = {k: np.stack([p[k] for p in part]) for k in part[0]}  # W: (F, fan_in, fan_out)
+        params = {k: v[:, None, :] if v.ndim == 2 else v for k, v in params.items()}  # b: (F, 1, o)
+        probs = class1_prob(params, pts, spec).reshape(len(part), *xx.shape)  # (F, res, res)
+        grids += [(xx, yy, prob) for prob in probs]
+    return grids
 
 
 def _contour_segments(xx: np.ndarray, yy: np.ndarray, prob: np.ndarray) -> list[np.ndarray]:
