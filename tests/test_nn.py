@@ -169,3 +169,16 @@ def test_classes_is_argmax():
     with_nan[2, :5] = [np.inf, -np.inf]
     np.testing.assert_array_equal(nn.classes(with_nan), with_nan.argmax(axis=-1))
     assert nn.classes(with_nan)[0, :5].tolist() == [1] * 5
+
+
+def test_stack_params_shapes_a_population():
+    spec = nn.NetSpec((2, 4, 2), "tanh", "mse", bias=True)
+    nets = [nn.init_params(spec, "uniform", np.random.RandomState(s)) for s in range(3)]
+    stack = nn.stack_params(nets)
+    assert {k: v.shape for k, v in stack.items()} == {
+        "W1": (3, 2, 4), "b1": (3, 1, 4), "W2": (3, 4, 2), "b2": (3, 1, 2),
+    }  # fmt: skip
+    X = np.random.RandomState(9).randn(5, 2)
+    out, _ = nn.forward(stack, X, spec)  # (3, 5, 2): one forward for the three
+    for i, p in enumerate(nets):
+        np.testing.assert_array_equal(out[i], nn.forward(p, X, spec)[0])

@@ -273,7 +273,8 @@ class LocalPool:
         methods = mp.get_all_start_methods()
         self.ctx: Any = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
-            self.ctx.set_forkserver_preload(WORKER_MODULES)  # proc.start_forkserver may have
+            # the same modules as proc.start_forkserver's, if it started the server already
+            self.ctx.set_forkserver_preload(WORKER_MODULES)
 
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)

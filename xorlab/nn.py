@@ -23,7 +23,7 @@ This module imports only numpy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
@@ -267,6 +267,15 @@ def init_params(
         if spec.bias:
             params[f"b{layer}"] = np.zeros(fan_out, dtype=dtype)  # (fan_out,)
     return params
+
+
+def stack_params(nets: Sequence[Mapping[str, Array]]) -> Params:
+    """K networks' parameters as one stack: W (K, fan_in, fan_out), b (K, 1, fan_out), so that
+    ``forward`` and ``backward`` serve all K at once."""
+    K = len(nets)
+    return {
+        k: np.stack([net[k] for net in nets]).reshape(K, -1, nets[0][k].shape[-1]) for k in nets[0]
+    }
 
 
 def forward(params: Mapping[str, Array], X: Array, spec: NetSpec) -> tuple[Array, Cache]:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .data import Dataset
-from .nn import NetSpec, forward
+from .nn import NetSpec, forward, stack_params
 from .rundir import atomic_write_bytes
 from .train import RunResult, net_spec
 
@@ -162,11 +162,16 @@ def boundary_grid(
     Returns ``(xx, yy, prob)``, each (res, res), rows along y: prob[i, j] = P(class 1) at
     (xx[i, j], yy[i, j]); NaN where the network's output is not finite.
     """
-    x0, x1, y0, y1 = grid_bounds(X, margin)
-    xx, yy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
-    pts = np.column_stack([xx.ravel(), yy.ravel()])  # (res*res, 2)
+    xx, yy, pts = _grid_points(X, resolution, margin)
     prob = class1_prob(params, pts, spec).reshape(xx.shape)  # (res, res)
     return xx, yy, prob
+
+
+def _grid_points(X: np.ndarray, resolution: int, margin: float = 0.1) -> Grid:
+    """xx, yy (res, res), rows along y, covering ``X``, and their points (res*res, 2)."""
+    x0, x1, y0, y1 = grid_bounds(X, margin)
+    xx, yy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
 def boundary_grids(
@@ -174,15 +179,13 @@ def boundary_grids(
 ) -> list[Grid]:
     """``boundary_grid(params, spec, X, resolution)`` for each params of ``stack`` (the GIF's
     snapshots), ``chunk`` networks at a time as one stacked forward pass."""
-    x0, x1, y0, y1 = grid_bounds(X)
-    xx, yy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
-    pts = np.column_stack([xx.ravel(), yy.ravel()])  # (res*res, 2)
+    xx, yy, pts = _grid_points(X, resolution)
     grids: list[Grid] = []
     for i in range(0, len(stack), chunk):
         part = stack[i : i + chunk]
-        params = {k: np.stack([p[k] for p in part]) for k in part[0]}  # W: (F, fan_in, fan_out)
-        params = {k: v[:, None, :] if v.ndim == 2 else v for k, v in params.items()}  # b: (F, 1, o)
-        probs = class1_prob(params, pts, spec).reshape(len(part), *xx.shape)  # (F, res, res)
+        probs = class1_prob(stack_params(part), pts, spec).reshape(
+            len(part), *xx.shape
+        )  # (F, r, r)
         grids += [(xx, yy, prob) for prob in probs]
     return grids
 

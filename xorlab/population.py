@@ -161,10 +161,7 @@ def _stack(configs: Sequence[Config]) -> tuple[_Stack, list[Params]]:
     spec = replace(net_spec(cfg0), strength=per_net(lambda c: c.regularization.strength))
     rss = [np.random.RandomState(c.seed) for c in configs]  # init first, then the shuffles
     inits = [nn.init_params(spec, cfg0.model.init, rs, cfg0.model.dtype) for rs in rss]
-    params: Params = {}
-    for k in inits[0]:
-        stacked = np.stack([p[k] for p in inits])  # (K, fan_in, fan_out) or (K, fan_out)
-        params[k] = stacked.reshape(K, -1, stacked.shape[-1])  # biases (K, 1, fan_out)
+    params = nn.stack_params(inits)
     sched = replace(
         schedule(cfg0),
         lr=per_net(lambda c: c.optim.lr),
@@ -323,7 +320,7 @@ def train_population(
             finals[net] = stack.network(i, shapes)
 
         # every network's last parameters, evaluated as one stack
-        last = {k: np.stack([f[k] for f in finals]).reshape(K, -1, shapes[k][-1]) for k in shapes}
+        last = nn.stack_params(finals)
         out, cache = nn.forward(last, X, spec_all)
         final_loss = np.asarray(nn.data_loss(cache, Y, spec_all), dtype=np.float64)
         final_loss = final_loss + np.asarray(nn.penalty(last, spec_all, n), dtype=np.float64)
