@@ -58,6 +58,7 @@ def test_resolved_config_round_trips():
         ("name: ../../etc", "name", "letters, digits"),
         ("name: .hidden", "name", "letters, digits"),
         ("seed: -1", "seed", "greater than or equal to 0"),
+        ("plots: {gif_frames: 1}", "plots.gif_frames", "must be 0 (no GIF) or at least 2, got 1"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, key, fragment):
@@ -153,3 +154,22 @@ def test_several_problems_each_on_its_own_line(tmp_path):
 def test_config_model_forbids_unknown_keys_in_python_too():
     with pytest.raises(Exception):  # noqa: B017 - pydantic's ValidationError
         Config.model_validate({"bogus": 1})
+
+
+def test_gif_frames_zero_and_two_are_accepted():
+    assert validate({"plots": {"gif_frames": 0}}).plots.gif_frames == 0
+    assert validate({"plots": {"gif_frames": 2}}).plots.gif_frames == 2
+
+
+def test_gif_frames_one_is_exit_2_with_one_line(tmp_path, runs_dir):
+    from typer.testing import CliRunner
+
+    from xorlab.cli import app
+
+    cfg = write(tmp_path, "train: {steps: 3}\nplots: {gif_frames: 1}")
+    res = CliRunner().invoke(app, ["train", str(cfg), "--runs-dir", str(runs_dir)])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [
+        f"error: {cfg}: plots.gif_frames: must be 0 (no GIF) or at least 2, got 1"
+    ]
+    assert not runs_dir.exists()

@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from . import yamlio
 from .errors import ConfigError, XorlabError
@@ -89,6 +90,13 @@ class TrainConfig(_Section):
 class PlotsConfig(_Section):
     enabled: bool = True  # write plots/ (the CLI's --no-plots turns it off)
     gif_frames: int = Field(40, ge=0, le=500)  # frames of training.gif; 0 = no GIF
+
+    @field_validator("gif_frames")
+    @classmethod
+    def _gif_needs_two_frames(cls, v: int) -> int:
+        if v == 1:  # one frame is no animation, and would silently write no training.gif
+            raise PydanticCustomError("gif_frames", "must be 0 (no GIF) or at least 2")
+        return v
 
 
 class Config(_Section):
