@@ -4,9 +4,12 @@ The unit of work is a task: ``TrainTask`` trains a group of members as one stack
 (``population.train_population``; the groups come from the sweep file alone, so no result
 depends on the executor or ``--jobs``), ``RenderTask`` draws one trained member's plots. A member
 whose config wants plots goes back into the queue as a render task once trained, so drawing, the
-costly part, spreads over every worker. Workers compute and return bytes; they never write files
-(a cluster needs no shared disk). ``TaskQueue`` holds what is left and turns replies into events,
-the same for every executor: ``Started(index)``, ``Done(index, output)``, ``Failed(index, error)``.
+costly part, spreads over every worker. A large sweep draws only a sample (``plot_sample``): the
+rest of its members are done without plots, and once every member is trained the best and the
+worst of them are drawn too. Workers compute and return bytes; they never write files (a cluster
+needs no shared disk). ``TaskQueue`` holds what is left and turns replies into events, the same for
+every executor: ``Started(index)``, ``Done(index, output)``, ``Failed(index, error)``, and
+``Drawn(index, plots)`` for a member drawn after it was done.
 
 Faults stay with their member. A member that raises is failed; if it raised inside a group, the
 group's members are trained again one by one (in the same worker), so only the culprit fails. A
@@ -48,6 +51,7 @@ class TrainTask:
 class RenderTask:
     index: int
     result: RunResult
+    late: bool = False  # the member is done already; its plots come as a Drawn event
 
 
 Task = TrainTask | RenderTask
@@ -94,7 +98,40 @@ class Failed:
     error: str  # a traceback, or what happened to the worker
 
 
-Event = Started | Done | Failed
+@dataclass
+class Drawn:
+    """Plots of a member that is done already (the best or worst of a large sweep)."""
+
+    index: int
+    plots: dict[str, bytes]  # empty if drawing failed: the member stays done, without plots
+
+
+Event = Started | Done | Failed | Drawn
+
+PLOT_ALL_UP_TO = 24  # a sweep of at most this many members draws every member's plots
+PLOT_SAMPLE = 10  # a larger one draws this many, evenly spaced by index, then its best and worst
+
+
+def plot_sample(indices: Sequence[int], n_members: int) -> set[int]:
+    """The members of a sweep of ``n_members`` whose plots are drawn as soon as they are trained.
+
+    All of a small sweep; of a large one ``PLOT_SAMPLE`` spread evenly over the sweep's index
+    range (the best and the worst are added once all are trained). ``indices`` are those to run.
+    """
+    if n_members <= PLOT_ALL_UP_TO:
+        return set(indices)
+    step = n_members / PLOT_SAMPLE
+    spread = {int(k * step) for k in range(PLOT_SAMPLE)}
+    return spread & set(indices)
+
+
+def _rank_value(result: RunResult) -> float:
+    """What makes a member best or worst: its data loss on the last logged row (inf if none)."""
+    m = result.metrics
+    if result.status == "diverged" or len(m) == 0 or "data_loss" not in m:
+        return float("inf")
+    v = float(m["data_loss"].iloc[-1])
+    return v if v == v else float("inf")  # NaN ranks worst
 
 
 # --- what a worker does -------------------------------------------------------------------------
@@ -138,11 +175,20 @@ def train_group(members: Sequence[Member]) -> list[Reply]:
 class TaskQueue:
     """Tasks not yet handed out, and what each reply or lost task means for its members."""
 
-    def __init__(self, groups: Sequence[Sequence[Member]]):
+    def __init__(self, groups: Sequence[Sequence[Member]], eager: set[int] | None = None):
         self.tasks: deque[Task] = deque(TrainTask(tuple(g)) for g in groups if g)
         self.open: set[int] = set()  # members started and not yet done or failed
         self.trained: dict[int, Trained] = {}  # waiting for their plots
         self.interrupted = False  # a member came back interrupted (Ctrl-C in this process)
+        self.eager = eager  # members whose plots are drawn when trained (None: all)
+        self.untrained = {i for g in groups for i, _ in g}  # to see when the last one is back
+        # the best and the worst members trained without plots: (rank value, index, result)
+        self.extremes: dict[str, tuple[float, int, RunResult]] = {}
+
+    def add(self, group: Sequence[Member]) -> None:
+        """Queue one training group."""
+        self.tasks.append(TrainTask(tuple(group)))
+        self.untrained.update(i for i, _ in group)
 
     def __bool__(self) -> bool:
         return bool(self.tasks)
@@ -164,22 +210,51 @@ class TaskQueue:
     def finish(self, task: Task, replies: list[Reply]) -> list[Event]:
         events: list[Event] = []
         for index, ok, payload in replies:
-            if not ok:
+            if isinstance(task, RenderTask) and task.late:
+                events.append(Drawn(index, payload if ok else {}))
+            elif not ok:
                 self.trained.pop(index, None)
+                self.untrained.discard(index)
                 events.append(self._close(Failed(index, payload)))
             elif isinstance(task, RenderTask):
                 trained = self.trained.pop(index)
                 events.append(self._close(Done(index, self._output(trained, payload))))
-            elif payload.result.config.plots.enabled and payload.result.status != "interrupted":
-                self.trained[index] = payload
-                self.tasks.appendleft(RenderTask(index, payload.result))  # before new training
             else:
-                self.interrupted |= payload.result.status == "interrupted"
+                self.untrained.discard(index)
+                result = payload.result
+                wants = result.config.plots.enabled and result.status != "interrupted"
+                if wants and (self.eager is None or index in self.eager):
+                    self.trained[index] = payload
+                    self.tasks.appendleft(RenderTask(index, result))  # before new training
+                    continue
+                if wants:
+                    self._consider(index, result)
+                self.interrupted |= result.status == "interrupted"
                 events.append(self._close(Done(index, self._output(payload, {}))))
+        self._draw_extremes()
         return events
+
+    def _draw_extremes(self) -> None:
+        """Once every member is trained, queue the drawing of the best and the worst."""
+        if self.untrained or not self.extremes or self.interrupted:
+            return
+        for index, result in {i: r for _, i, r in self.extremes.values()}.items():
+            self.tasks.append(RenderTask(index, result, late=True))
+        self.extremes.clear()
+
+    def _consider(self, index: int, result: RunResult) -> None:
+        """Keep ``result`` if it is the best or the worst so far (ties: the lower index)."""
+        v = _rank_value(result)
+        best, worst = self.extremes.get("best"), self.extremes.get("worst")
+        if best is None or v < best[0]:
+            self.extremes["best"] = (v, index, result)
+        if worst is None or v > worst[0]:
+            self.extremes["worst"] = (v, index, result)
 
     def lost(self, task: Task, how: str) -> list[Event]:
         """The worker running ``task`` died: a group's members go again alone; one member fails."""
+        if isinstance(task, RenderTask) and task.late:
+            return [Drawn(task.index, {})]
         if isinstance(task, RenderTask):
             self.trained.pop(task.index, None)
             msg = f"worker process died ({how}) while drawing this member's plots\n"
@@ -189,6 +264,8 @@ class TaskQueue:
                 self.tasks.appendleft(TrainTask((m,)))
             return []
         msg = f"worker process died ({how}) while running this member\n"
+        self.untrained.discard(task.members[0][0])
+        self._draw_extremes()
         return [self._close(Failed(task.members[0][0], msg))]
 
     def _close(self, event: Done | Failed) -> Event:
