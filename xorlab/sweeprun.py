@@ -22,6 +22,7 @@ from .errors import XorlabError
 from .executors import (
     DaskPool,
     Done,
+    Drawn,
     Event,
     Failed,
     LocalPool,
@@ -29,7 +30,7 @@ from .executors import (
     Serial,
     Started,
     TaskQueue,
-    TrainTask,
+    plot_sample,
 )
 from .population import group_configs
 from .rundir import (
@@ -203,8 +204,9 @@ def run_sweep(
         else:
             folder.set_aside(m.label)
             todo.append(m.index)
+    queue.eager = plot_sample(todo, len(sweep.members))
     for group in training_groups(sweep, todo, by_cost=parallel):
-        queue.tasks.append(TrainTask(tuple(group)))
+        queue.add(group)
 
     def notify() -> None:
         if on_event is not None:
@@ -243,6 +245,9 @@ def _handle(
 ) -> None:
     m = by_index[event.index]
     run = folder.member(m.label)
+    if isinstance(event, Drawn):  # the best or the worst of a large sweep, done already
+        write_plots(run.path / "plots", event.plots)
+        return
     if isinstance(event, Started):
         run.write_start(m.config.to_yaml(), now_iso())
         progress.running += 1
