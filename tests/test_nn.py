@@ -182,3 +182,102 @@ def test_stack_params_shapes_a_population():
     out, _ = nn.forward(stack, X, spec)  # (3, 5, 2): one forward for the three
     for i, p in enumerate(nets):
         np.testing.assert_array_equal(out[i], nn.forward(p, X, spec)[0])
+
+
+# --- the penalty's N is the number of training rows (DESIGN.md section 1) ------------------------
+
+
+def _fd_objective_gradient(params, X, Y, spec, n_train, eps=1e-4):
+    """Fourth-order central differences of the batch's data loss + the penalty written out by
+    hand with N = n_train: l2 lam/(2N) sum W**2, l1 lam/N sum|W| (independent of nn.penalty)."""
+    lam = spec.strength
+
+    def objective(p):
+        _, cache = nn.forward(p, X, spec)
+        Ws = [p[k] for k in spec.w_keys]
+        if spec.penalty == "l2":
+            pen = lam / (2 * n_train) * sum(float((W * W).sum()) for W in Ws)
+        else:
+            pen = lam / n_train * sum(float(np.abs(W).sum()) for W in Ws)
+        return float(nn.data_loss(cache, Y, spec)) + pen
+
+    num = {}
+    for key, p in params.items():
+        g = np.zeros_like(p)
+        flat, gflat = p.reshape(-1), g.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            f = {}
+            for m in (-2, -1, 1, 2):
+                flat[i] = old + m * eps
+                f[m] = objective(params)
+            flat[i] = old
+            gflat[i] = (-f[2] + 8 * f[1] - 8 * f[-1] + f[-2]) / (12 * eps)
+        num[key] = g
+    return num
+
+
+@pytest.mark.parametrize("pen", ["l2", "l1"])
+def test_minibatch_gradient_is_the_objective_with_n_training_rows(pen):
+    """A batch of 7 rows out of 300: backward(..., n_penalty=300) is the gradient of the batch's
+    data loss + the penalty with N = 300 (rel. error < 1e-6), and not the one with N = 7."""
+    rs = np.random.RandomState(5)
+    spec = nn.NetSpec((2, 4, 2), "tanh", "mse", True, pen, 0.8)
+    params = nn.init_params(spec, "uniform", rs)
+    for k in params:  # away from L1's kink at 0; non-zero biases
+        params[k] = params[k] + np.sign(params[k] + 1e-12) * 0.1 + 0.1 * rs.randn(*params[k].shape)
+    X, Y = rs.randn(7, 2), np.eye(2)[rs.randint(0, 2, 7)]
+    _, cache = nn.forward(params, X, spec)
+    grads = nn.backward(params, cache, Y, spec, 300)
+    numeric = _fd_objective_gradient(params, X, Y, spec, 300)
+    for k in spec.keys:
+        err = np.abs(grads[k] - numeric[k]) / np.maximum(
+            np.abs(grads[k]) + np.abs(numeric[k]), 1e-8
+        )
+        assert err.max() < 1e-6, (k, err.max())
+    batch_n = nn.backward(params, cache, Y, spec)  # N = the batch's 7 rows: another objective
+    assert not np.allclose(batch_n["W1"], numeric["W1"], rtol=1e-3)
+    np.testing.assert_array_equal(batch_n["b1"], grads["b1"])  # biases carry no penalty
+    assert float(nn.penalty(params, spec, 300)) == pytest.approx(
+        0.8 / (2 * 300) * sum((params[k] ** 2).sum() for k in spec.w_keys)
+        if pen == "l2"
+        else 0.8 / 300 * sum(np.abs(params[k]).sum() for k in spec.w_keys),
+        rel=1e-14,
+    )
+    checks = check_gradients(params, X, Y, spec, n_penalty=300)  # gradcheck's objective too
+    assert max(c.max_rel_error for c in checks) < 1e-6
+
+
+def test_backward_without_n_penalty_uses_the_batch_rows_bit_for_bit():
+    """The full batch is the training set: n_penalty = rows gives the very same bytes."""
+    rs = np.random.RandomState(2)
+    spec = nn.NetSpec((2, 5, 2), "sigmoid", "mse", True, "l2", 0.3)
+    params = nn.init_params(spec, "uniform", rs)
+    X, Y = rs.randn(30, 2), np.eye(2)[rs.randint(0, 2, 30)]
+    _, cache = nn.forward(params, X, spec)
+    a, b = nn.backward(params, cache, Y, spec), nn.backward(params, cache, Y, spec, 30)
+    assert all(a[k].tobytes() == b[k].tobytes() for k in spec.keys)
+
+
+# --- accuracy is undefined for non-finite outputs ------------------------------------------------
+
+
+def test_accuracy_of_non_finite_outputs_is_nan():
+    """NaN outputs (a diverged network) have no classes: accuracy NaN, not where argmax's NaN
+    rule puts them (class 0 on every all-NaN row: the share of class 0, e.g. 0.527)."""
+    y = np.array([0, 0, 1, 0])
+    finite = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    assert nn.accuracy(finite, y) == 0.75
+    assert np.isnan(nn.accuracy(np.full((4, 2), np.nan), y))  # argmax alone would give 0.75
+    one_row = finite.copy()
+    one_row[1] = [np.nan, 0.3]
+    assert np.isnan(nn.accuracy(one_row, y))
+    inf_row = finite.copy()
+    inf_row[2] = [np.inf, 1.0]
+    assert np.isnan(nn.accuracy(inf_row, y))
+    stack = np.stack([finite, one_row, np.full((4, 2), np.nan), finite[:, ::-1]])  # (4, N, C)
+    acc = nn.accuracies(stack, y)
+    assert acc.tolist()[0] == 0.75 and acc.tolist()[3] == 0.25
+    assert np.isnan(acc[1]) and np.isnan(acc[2])
+    for k in range(4):
+        assert acc[k] == nn.accuracy(stack[k], y) or (np.isnan(acc[k]) and k in (1, 2))

@@ -95,6 +95,14 @@ KINDS = {
     "l1": {"regularization": {"kind": "l1", "strength": 0.05}},
     "minibatch-shuffle": {"train": {"batch_size": 16, "shuffle": True}},
     "minibatch-in-order": {"train": {"batch_size": 25}},
+    "minibatch-l2-short-last-batch": {
+        "regularization": {"kind": "l2", "strength": 0.5},
+        "train": {"batch_size": 7},
+    },
+    "minibatch-l1-shuffle": {
+        "regularization": {"kind": "l1", "strength": 0.2},
+        "train": {"batch_size": 16, "shuffle": True},
+    },
     "float32": {"model": {"dtype": "float32", "bias": True}, "optim": {"kind": "adam"}},
     "test-set-log-every": {"data": {"test_fraction": 0.25}, "train": {"log_every": 7}},
     "gif-frames": {"plots": {"enabled": True, "gif_frames": 6}, "train": {"batch_size": 20}},
@@ -167,6 +175,37 @@ def test_divergence_settings_per_network():
     spread = [{"optim.lr": 1e4}, {"seed": 1, "optim.lr": 0.05}, {"seed": 2, "optim.lr": 3e3}]
     results = assert_batched_equals_alone(variants(f32, spread))
     assert [r.status for r in results] == ["diverged", "completed", "diverged"]
+
+
+def test_minibatch_penalty_uses_the_training_rows_in_the_stack():
+    """Batches of 7 of 60 rows, lambda per network: reg_loss = lam/(2*60) * sum W**2 for each
+    network (not lam/(2*7), nor lam/(2*4) at the short last batch), as train() has it."""
+    base = config(regularization={"kind": "l2", "strength": 0.5}, train={"batch_size": 7})
+    spread = [{"regularization.strength": 0.5}, {"seed": 1, "regularization.strength": 2.0}]
+    results = assert_batched_equals_alone(variants(base, spread))
+    for lam, r in zip((0.5, 2.0), results):
+        m = r.metrics
+        w2 = m["weight_norm_W1"] ** 2 + m["weight_norm_W2"] ** 2
+        np.testing.assert_allclose(m["reg_loss"], lam / (2 * 60) * w2, rtol=1e-12)
+
+
+def test_non_finite_outputs_have_no_accuracy_alone_or_stacked():
+    """A network whose outputs turn NaN: its accuracy is NaN in its rows and None in its summary,
+    the same bytes stacked as alone; its neighbours keep their accuracies."""
+    base = config(
+        data={"test_fraction": 0.25},
+        model={"hidden": [5], "activation": "relu", "loss": "cross_entropy", "bias": True},
+        train={"steps": 60, "log_every": 4},
+    )
+    spread = [{"optim.lr": 0.5}, {"seed": 1, "optim.lr": 1e8}, {"seed": 2, "optim.lr": 0.1}]
+    results = assert_batched_equals_alone(variants(base, spread))
+    assert [r.status for r in results] == ["completed", "diverged", "completed"]
+    nan_run = results[1]
+    assert nan_run.final == {"loss": None, "train_acc": None, "test_acc": None}
+    last = nan_run.metrics.iloc[-1]
+    assert np.isnan(last["train_acc"]) and np.isnan(last["test_acc"])
+    for r in (results[0], results[2]):
+        assert np.isfinite(r.metrics["train_acc"]).all() and r.final["train_acc"] is not None
 
 
 def test_all_networks_diverging_ends_the_run():

@@ -171,8 +171,9 @@ def test_best_and_final():
 # --- the fast path is the textbook arithmetic, bit for bit ----------------------------------------
 
 
-def _textbook_step(p, X, Y, act, loss, pen, lam):
-    """One step written the plain way (a new array per operation): (loss, dl, rl, acc, grads)."""
+def _textbook_step(p, X, Y, act, loss, pen, lam, n_train=None):
+    """One step written the plain way (a new array per operation): (loss, dl, rl, acc, grads).
+    The penalty's N is ``n_train``, the training rows (default: X's rows, the full batch)."""
     acts = {
         "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-np.clip(z, -700.0, 700.0))),
         "tanh": np.tanh,
@@ -207,6 +208,7 @@ def _textbook_step(p, X, Y, act, loss, pen, lam):
         dl = -(Y * log_h).sum(axis=(-2, -1)) / n
         dz = (h - Y) / n
     Ws = [p[f"W{i}"] for i in range(1, L + 1)]
+    n = n if n_train is None else n_train  # the penalty's N: training rows at every batch size
     if pen == "l2":
         rl = sum(lam * (W * W).sum(axis=(-2, -1)) / (2 * n) for W in Ws)
     else:
@@ -301,3 +303,142 @@ def test_skipped_steps_compute_no_accuracy(monkeypatch):
     )
     r = train(cfg_with(train={"steps": 25, "log_every": 10, "batch_size": 16}))
     assert r.metrics["step"].tolist() == [0, 10, 20, 24] and len(calls) == 4
+
+
+# --- the penalty's N is the number of training rows at every batch size --------------------------
+
+
+@pytest.mark.parametrize("pen", ["l2", "l1"])
+def test_minibatch_steps_are_the_textbook_arithmetic_with_n_training_rows(pen):
+    """Batches of 7 of 60 rows (the 9th has 4): every row's loss terms and every update are the
+    plain expressions with the penalty's N = 60, bit for bit; the full-batch rows (N = 60 = the
+    batch's rows) are checked the same way above, so full-batch runs did not change."""
+    cfg = cfg_with(
+        model={"hidden": [6, 4], "activation": "tanh", "bias": True},
+        regularization={"kind": pen, "strength": 0.5},
+        train={"steps": 12, "batch_size": 7},
+    )
+    r = train(cfg)
+    p = {k: v.copy() for k, v in r.init_params.items()}
+    X, Y = r.data.X_train, r.data.y_train
+    for t in range(12):
+        j = t % 9  # ceil(60 / 7) = 9 batches per epoch, in order
+        Xb, Yb = X[j * 7 : (j + 1) * 7], Y[j * 7 : (j + 1) * 7]
+        total, dl, rl, _, g = _textbook_step(p, Xb, Yb, "tanh", "mse", pen, 0.5, n_train=60)
+        row = r.metrics.iloc[t]
+        assert (row["loss"], row["data_loss"], row["reg_loss"]) == (total, dl, rl), t
+        p = {k: p[k] - 0.5 * g[k] for k in p}
+    for k in p:
+        assert r.final_params[k].tobytes() == p[k].tobytes()
+
+
+@pytest.mark.parametrize("pen", ["l2", "l1"])
+def test_a_minibatch_update_follows_the_objective_with_n_training_rows(pen):
+    """One SGD step on a batch of 7 of 60 rows: (init - final) / lr against central differences
+    of the batch's data loss + the penalty with N = 60 (float64, rel. error < 1e-6)."""
+    from tests.test_nn import _fd_objective_gradient
+
+    cfg = cfg_with(
+        model={"hidden": [4], "bias": True},
+        regularization={"kind": pen, "strength": 0.9},
+        train={"steps": 1, "batch_size": 7},
+    )
+    r = train(cfg)
+    spec = net_spec(cfg)
+    init = {k: v.copy() for k, v in r.init_params.items()}
+    X, Y = r.data.X_train[:7], r.data.y_train[:7]
+    numeric = _fd_objective_gradient(init, X, Y, spec, 60)
+    for k in spec.keys:
+        g = (r.init_params[k] - r.final_params[k]) / 0.5
+        err = np.abs(g - numeric[k]) / np.maximum(np.abs(g) + np.abs(numeric[k]), 1e-8)
+        assert err.max() < 1e-6, (k, err.max())
+
+
+def _sum_w2_from_norms(metrics):
+    return metrics["weight_norm_W1"] ** 2 + metrics["weight_norm_W2"] ** 2
+
+
+def test_reg_loss_uses_the_training_rows_with_batches_of_10():
+    """Batch 10 of 300 rows: reg_loss = lam/(2*300) * sum W**2 of the row's weights, and the
+    summary's final loss holds the same penalty of the final weights."""
+    cfg = cfg_with(
+        data={"n": 300},
+        model={"bias": True},
+        regularization={"kind": "l2", "strength": 1.0},
+        train={"steps": 60, "batch_size": 10},
+    )
+    r = train(cfg)
+    m = r.metrics
+    w0 = sum(float((r.init_params[k] ** 2).sum()) for k in ("W1", "W2"))
+    assert m["reg_loss"].iloc[0] == pytest.approx(1.0 / (2 * 300) * w0, rel=1e-15)
+    np.testing.assert_allclose(m["reg_loss"], 1.0 / 600 * _sum_w2_from_norms(m), rtol=1e-12)
+    spec = net_spec(cfg)
+    _, cache = nn.forward(r.final_params, r.data.X_train, spec)
+    final_pen = r.final["loss"] - float(nn.data_loss(cache, r.data.y_train, spec))
+    w_end = sum(float((r.final_params[k] ** 2).sum()) for k in ("W1", "W2"))
+    assert final_pen == pytest.approx(1.0 / 600 * w_end, rel=1e-9)
+    assert m["reg_loss"].iloc[-1] == pytest.approx(final_pen, rel=0.05)  # one update apart
+
+
+def test_reg_loss_has_no_jump_at_a_short_last_batch():
+    """Batch 7 of 300 rows: step 42 (and 85) is a batch of 6 rows. With N = the batch's rows the
+    penalty jumped by 7/6 there; with N = 300 it moves smoothly with the weights."""
+    cfg = cfg_with(
+        data={"n": 300},
+        regularization={"kind": "l2", "strength": 0.5},
+        optim={"lr": 0.2},
+        train={"steps": 90, "batch_size": 7},
+    )
+    m = train(cfg).metrics
+    reg = m["reg_loss"].to_numpy()
+    np.testing.assert_allclose(reg, 0.5 / 600 * _sum_w2_from_norms(m), rtol=1e-12)
+    steps = np.abs(np.diff(np.log(reg)))
+    assert steps.max() < 0.03, (int(steps.argmax()), steps.max())  # log(7/6) = 0.154
+    assert m["epoch"].iloc[42] == 0 and m["epoch"].iloc[43] == 1
+
+
+# --- accuracy of non-finite outputs -------------------------------------------------------------
+
+
+def _nan_run_config():
+    return cfg_with(
+        data={"test_fraction": 0.25},
+        model={"hidden": [5], "activation": "relu", "loss": "cross_entropy", "bias": True},
+        optim={"lr": 1e8},
+        train={"steps": 60},
+    )
+
+
+def test_a_run_whose_outputs_are_nan_has_no_accuracy():
+    r = train(_nan_run_config())
+    assert r.status == "diverged"
+    assert r.final == {"loss": None, "train_acc": None, "test_acc": None}
+    last = r.metrics.iloc[-1]
+    assert np.isnan(last["loss"]) or np.isinf(last["loss"])
+    assert np.isnan(last["train_acc"]) and np.isnan(last["test_acc"])
+    assert r.best["train_acc"] is not None and r.best["step"] < r.diverged_at
+
+
+def test_no_accuracy_is_null_empty_and_a_dash_on_disk_and_screen(tmp_path):
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from xorlab.cli import app
+
+    cfg = tmp_path / "nan.yaml"
+    cfg.write_text(yaml.safe_dump(_nan_run_config().to_dict()))
+    runs = tmp_path / "runs"
+    res = CliRunner().invoke(app, ["train", str(cfg), "--runs-dir", str(runs), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    (run,) = list(runs.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final"] == {"loss": None, "train_acc": None, "test_acc": None}
+    lines = (run / "metrics.csv").read_text().splitlines()
+    cols = lines[0].split(",")
+    last = dict(zip(cols, lines[-1].split(",")))
+    assert last["train_acc"] == "" and last["test_acc"] == ""
+    shown = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in
+             res.output.splitlines() if line.count("│") == 3}  # fmt: skip
+    assert shown["train accuracy"] == "-" and shown["final loss"] == "-"

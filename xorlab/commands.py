@@ -291,7 +291,9 @@ def gradcheck_command(config: Path, sets: list[str], tol: float, console: Consol
                 params[k] = 0.1 * rs.randn(*params[k].shape)
     data = build_data(cfg)
     rows = min(data.n_train, cfg.train.batch_size or data.n_train, 64)
-    checks = check_gradients(params, data.X_train[:rows], data.y_train[:rows], spec)
+    checks = check_gradients(
+        params, data.X_train[:rows], data.y_train[:rows], spec, n_penalty=data.n_train
+    )
     t = Table(title=f"gradient check: {cfg.name} ({rows} rows, tolerance {tol:g})")
     for col in ("parameter", "shape", "checked", "kinks", "max |grad|", "max rel. error", ""):
         t.add_column(col, justify="right" if col not in ("parameter", "") else "left")

@@ -313,7 +313,10 @@ def data_loss(cache: Cache, Y: Array, spec: NetSpec) -> Array:
 
 
 def penalty(params: Mapping[str, Array], spec: NetSpec, n: int) -> Array | float:
-    """The regularization term over weight matrices W1..WL (never biases); n = batch rows."""
+    """The regularization term over weight matrices W1..WL (never biases).
+
+    ``n`` is the N of the penalty: the number of training rows at every batch size (DESIGN.md
+    section 1), not the batch's rows, so that lambda means the same with minibatches."""
     if not spec.has_penalty:
         return 0.0
     pen, _ = PENALTIES[spec.penalty]
@@ -324,8 +327,16 @@ def penalty(params: Mapping[str, Array], spec: NetSpec, n: int) -> Array | float
     return total
 
 
-def backward(params: Mapping[str, Array], cache: Cache, Y: Array, spec: NetSpec) -> Params:
-    """Exact gradient of data loss + penalty; the same keys and shapes as ``params``.
+def backward(
+    params: Mapping[str, Array],
+    cache: Cache,
+    Y: Array,
+    spec: NetSpec,
+    n_penalty: int | None = None,
+) -> Params:
+    """Exact gradient of the batch's data loss + the penalty; the same keys and shapes as
+    ``params``. ``n_penalty`` is the penalty's N, the number of training rows (None: the batch's
+    rows, for a batch that is the whole training set); the data loss's N is the batch's rows.
 
     Chain rule, from the output down:
         dz_L = (h_L - Y)/N * h_L(1 - h_L)   (sigmoid + mse)  or  (h_L - Y)/N  (softmax + CE)
@@ -333,7 +344,7 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, spec: NetSpec)
         dh_{l-1} = dz_l @ W_l^T,  dz_{l-1} = dh_{l-1} * act'(h_{l-1})
     """
     hs = cache.hs
-    n = Y.shape[-2]
+    n = Y.shape[-2] if n_penalty is None else n_penalty
     lam = spec.strength
     der = DERIVATIVES[spec.activation]
     pen_der = PENALTIES[spec.penalty][1] if spec.has_penalty else None
@@ -345,7 +356,7 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, spec: NetSpec)
         h_in = hs[i]  # h_{l-1}
         dW = h_in.swapaxes(-1, -2) @ dz  # (..., fan_in, fan_out)
         if pen_der is not None:
-            dW += pen_der(W, lam, n)
+            dW += pen_der(W, lam, n)  # lam/N * W (l2) or lam/N * sign(W) (l1), N = n_penalty
         grads[wk] = dW
         if bk is not None:
             grads[bk] = _sum(dz, axis=-2).reshape(params[bk].shape)  # (..., fan_out)
@@ -358,7 +369,8 @@ def backward(params: Mapping[str, Array], cache: Cache, Y: Array, spec: NetSpec)
 def classes(out: Array) -> Array:
     """Class index per row, ``out.argmax(axis=-1)``: the first largest output, NaN counting as
     the largest (numpy's rule). With two classes and no NaN one comparison gives the same
-    (class 1 iff out_1 > out_0; a tie is class 0), as booleans, in a third of argmax's time."""
+    (class 1 iff out_1 > out_0; a tie is class 0), as booleans, in a third of argmax's time.
+    ``accuracy`` never counts such NaN classes: a non-finite output makes it NaN."""
     if out.shape[-1] == 2 and not np.isnan(np.maximum.reduce(out, axis=None)):  # NaN wins max
         return np.greater(out[..., 1], out[..., 0])  # (..., N)
     return out.argmax(axis=-1)
@@ -371,8 +383,20 @@ def predict(params: Mapping[str, Array], X: Array, spec: NetSpec) -> Array:
 
 
 def accuracy(out: Array, y_idx: Array) -> float:
-    """Fraction of rows whose argmax output equals the target class."""
+    """Fraction of rows whose argmax output equals the target class.
+
+    NaN (no accuracy) when there are no rows, or when any output is not finite: the classes of a
+    diverged network are wherever NaN comparisons fall, not predictions (like its loss, which is
+    then NaN too)."""
     n = y_idx.shape[-1]
-    if n == 0:
+    if n == 0 or not np.isfinite(out).all():
         return float("nan")
     return int(np.count_nonzero(classes(out) == y_idx)) / n  # = mean of matches, exactly
+
+
+def accuracies(out: Array, y_idx: Array) -> Array:
+    """``accuracy`` for each network of a stack: out (K, N, C) -> (K,), the same numbers (NaN
+    for a network with a non-finite output)."""
+    acc = np.count_nonzero(classes(out) == y_idx, axis=-1) / y_idx.shape[-1]
+    acc[~np.isfinite(out).all(axis=(-2, -1))] = np.nan
+    return acc

@@ -113,11 +113,6 @@ def _keep(x: Any, alive: np.ndarray) -> Any:
     return x[alive] if isinstance(x, np.ndarray) else x
 
 
-def _accuracies(out: np.ndarray, y_idx: np.ndarray) -> np.ndarray:
-    """nn.accuracy for each network of a stack: out (K, N, C) -> (K,)."""
-    return np.count_nonzero(nn.classes(out) == y_idx, axis=-1) / y_idx.shape[-1]
-
-
 @dataclass
 class _Stack:
     """The networks still training, row i of every array being network ``ids[i]``."""
@@ -268,9 +263,9 @@ def train_population(
                 params, spec = stack.params, stack.spec
                 out, cache = nn.forward(params, Xb, spec)  # (K, B, C)
                 dl = np.asarray(nn.data_loss(cache, Yb, spec), dtype=np.float64)  # (K,)
-                rl = np.asarray(nn.penalty(params, spec, Yb.shape[-2]), dtype=np.float64)
+                rl = np.asarray(nn.penalty(params, spec, n), dtype=np.float64)  # N: train rows
                 loss = dl + rl
-                grads = nn.backward(params, cache, Yb, spec)
+                grads = nn.backward(params, cache, Yb, spec, n)
                 gsq = [optim.sq_norm_each(g) for g in grads.values()]  # P x (K,)
                 wsq = [optim.sq_norm_each(w) for w in params.values()]
                 gnorm = np.sqrt(sum(gsq))  # summed in parameter order, as train() does
@@ -285,12 +280,12 @@ def train_population(
                 logged = t % log_every == 0 or t == T - 1
                 if logged or bad.any():
                     if full_batch:
-                        acc = _accuracies(out, y_idx)
+                        acc = nn.accuracies(out, y_idx)
                     else:
-                        acc = _accuracies(nn.forward(params, X, spec)[0], y_idx)
+                        acc = nn.accuracies(nn.forward(params, X, spec)[0], y_idx)
                     cols: list[Any] = [t, epoch, lr, loss, dl, rl, acc]
                     if has_test:
-                        cols.append(_accuracies(nn.forward(params, X_test, spec)[0], y_test_idx))
+                        cols.append(nn.accuracies(nn.forward(params, X_test, spec)[0], y_test_idx))
                     cols += [gnorm, clipped, *gsq, *wsq]  # squared norms: metrics_frame roots
                     rows = np.empty((len(stack.ids), len(cols)))
                     for c, value in enumerate(cols):
@@ -324,10 +319,10 @@ def train_population(
         out, cache = nn.forward(last, X, spec_all)
         final_loss = np.asarray(nn.data_loss(cache, Y, spec_all), dtype=np.float64)
         final_loss = final_loss + np.asarray(nn.penalty(last, spec_all, n), dtype=np.float64)
-        final_acc = _accuracies(out, y_idx)
+        final_acc = nn.accuracies(out, y_idx)
         final_test = np.full(K, np.nan)
         if has_test:
-            final_test = _accuracies(nn.forward(last, X_test, spec_all)[0], y_test_idx)
+            final_test = nn.accuracies(nn.forward(last, X_test, spec_all)[0], y_test_idx)
         finite_params = np.logical_and.reduce(
             [np.isfinite(v).reshape(K, -1).all(axis=1) for v in last.values()]
         )

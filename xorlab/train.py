@@ -218,9 +218,9 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
 
                 out, cache = nn.forward(params, Xb, spec)  # (B, C)
                 dl = float(nn.data_loss(cache, Yb, spec))
-                rl = float(nn.penalty(params, spec, Yb.shape[0]))
+                rl = float(nn.penalty(params, spec, n))  # N = training rows, any batch size
                 loss = dl + rl
-                grads = nn.backward(params, cache, Yb, spec)
+                grads = nn.backward(params, cache, Yb, spec, n)
                 # squared norms by BLAS dot (optim.sq_norm), in parameter order
                 gsq = [float(g.ravel().dot(g.ravel())) for g in grads.values()]
                 wsq = [float(w.dot(w)) for w in flat_weights]
