@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -329,7 +331,15 @@ def test_compare_lists_exactly_the_differing_keys(tiny_config, runs_dir, tmp_pat
     assert res.exit_code == 0, res.output
     assert "optim.lr" in res.output and "model.hidden" in res.output
     assert "optim.kind" not in res.output and "data.n" not in res.output
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == ["compare.json", "compare.png"]
     assert (tmp_path / "cmp" / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    record = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert record["differing_keys"] == ["model.hidden", "optim.lr"]
+    assert [r["path"] for r in record["runs"]] == [str(a), str(b)]
+    assert [r["config"] for r in record["runs"]] == [
+        {"model.hidden": [4], "optim.lr": 0.5},
+        {"model.hidden": [6], "optim.lr": 0.2},
+    ]
     assert invoke("compare", a).exit_code == 2
     assert invoke("compare", a, tmp_path).exit_code == 2
 
@@ -348,3 +358,237 @@ def test_report_command(tiny_config, runs_dir, tmp_path):
     res = invoke("report", junk)
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert list(junk.iterdir()) == []
+
+
+def test_compare_without_out_prints_and_writes_nothing(
+    tiny_config, runs_dir, tmp_path, monkeypatch
+):
+    for lr in ("0.1", "0.2"):
+        assert invoke("train", tiny_config, "--runs-dir", runs_dir, "-q", "--set",
+                      f"optim.lr={lr}").exit_code == 0  # fmt: skip
+    a, b = sorted(runs_dir.iterdir())
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    res = invoke("compare", a, b)
+    assert res.exit_code == 0, res.output
+    assert "optim.lr" in res.output and f"#1 {a}" in res.output and f"#2 {b}" in res.output
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+    assert list(work.iterdir()) == []
+    help_text = runner.invoke(app, ["compare", "--help"], env={"COLUMNS": "250"}).output
+    assert "compare.json (the table)" in help_text and "Without --out nothing" in help_text
+
+
+@pytest.mark.parametrize("under", ["", "sub"])
+def test_compare_out_that_is_a_file_exit_2_before_anything(tiny_config, runs_dir, tmp_path, under):
+    for lr in ("0.1", "0.2"):
+        assert invoke("train", tiny_config, "--runs-dir", runs_dir, "-q", "--set",
+                      f"optim.lr={lr}").exit_code == 0  # fmt: skip
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    target = afile / under if under else afile
+    res = invoke("compare", *sorted(runs_dir.iterdir()), "--out", target)
+    assert res.exit_code == 2, res.output
+    what = "a file, not a folder" if not under else f"{afile} is a file, not a folder"
+    assert res.output == f"error: {target}: --out: {what}\n"  # no table, no traceback
+    assert afile.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+@pytest.mark.parametrize("under", ["", "sub/deeper"])
+def test_runs_dir_that_is_a_file_exit_2_nothing_written(tiny_config, tmp_path, command, under):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    target = afile / under if under else afile
+    source = tiny_config
+    if command == "sweep":
+        source = write(tmp_path, "name: s\nbase: tiny.yaml\ngrid: {optim.lr: [0.1, 0.2]}\n",
+                       "s.yaml")  # fmt: skip
+    before = sorted(tmp_path.rglob("*"))
+    res = invoke(command, source, "--runs-dir", target)
+    assert res.exit_code == 2, res.output
+    what = "a file, not a folder" if not under else f"{afile} is a file, not a folder"
+    assert res.output == f"error: {target}: --runs-dir: {what}\n"
+    assert sorted(tmp_path.rglob("*")) == before and afile.read_text() == "keep me"
+
+
+def test_explain_shows_the_penalty_part_of_each_gradient(tmp_path):
+    cfg = write(tmp_path, TINY + "regularization: {kind: l2, strength: 0.5}\n")
+    res = invoke("explain", cfg, "--json")
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    w1 = np.array(json.loads(invoke("explain", cfg, "--json", "--lr", "1").output)["updated"]["W1"])
+    w1 = w1 + np.array(info["grads"]["W1"])  # W1 - 1 * dW1 + dW1: the initial weights
+    # l2 on one sample: dL/dW1 = h0^T @ dL_dz1 + lam/N * W1 with lam = 0.5, N = 1
+    np.testing.assert_allclose(info["penalty_grads"]["W1"], 0.5 * w1, rtol=1e-12)
+    h0 = np.array(info["x"]).reshape(-1, 1)
+    dz1 = np.array([step for step in info["chain"] if step["layer"] == 1][0]["dL_dz"])
+    np.testing.assert_allclose(info["data_grads"]["W1"], h0 @ dz1.reshape(1, -1), rtol=1e-12)
+    for k in ("W1", "W2"):
+        total = np.array(info["data_grads"][k]) + np.array(info["penalty_grads"][k])
+        assert (total == np.array(info["grads"][k])).all(), k
+    text = invoke("explain", cfg).output
+    assert "h^T @ dL_dz" not in text
+    assert "data part of dL_dW1: h0^T @ dL_dz1" in text
+    assert "penalty part of dL_dW1: λ/N * W1  (l2 penalty, λ = 0.5, N = 1)" in text
+    assert "dL_dW2 = h1^T @ dL_dz2 + λ/N * W2" in text
+    plain_cfg = write(tmp_path, TINY + "regularization: {kind: none}\n", "plain.yaml")
+    plain = invoke("explain", plain_cfg).output
+    assert "dL_dW1 = h0^T @ dL_dz1" in plain and "penalty part" not in plain
+
+
+def test_explain_with_biases_renders_the_bias_vectors(tmp_path):
+    # the README's example: configs/xor_h3.yaml has biases (a TypeError in _matrix_table before)
+    res = invoke("explain", CONFIGS / "xor_h3.yaml")
+    assert res.exit_code == 0, res.output
+    info = json.loads(invoke("explain", CONFIGS / "xor_h3.yaml", "--json").output)
+    db1 = info["grads"]["b1"]
+    assert "dL_db1 = dL_dz1" in res.output and "b1 - 3 * dL_db1" in res.output
+    shown = re.search(r"dL_db1 = dL_dz1 *│\n│ *([-\d. ]+)│", res.output)
+    assert shown and shown.group(1).split() == [f"{v:.8f}" for v in db1], res.output
+    w = tmp_path / "w.npz"
+    np.savez(w, W1=np.ones((2, 3)), b1=np.zeros(3), W2=np.ones((3, 2)), b2=np.zeros(2))
+    res = invoke("explain", "--weights", w)
+    assert res.exit_code == 0, res.output
+    assert "dL_db2 = dL_dz2" in res.output
+
+
+def test_explain_weights_that_are_not_npz(tmp_path):
+    notes = write(tmp_path, "some notes\n", "notes.txt")
+    res = invoke("explain", "--weights", notes)
+    assert res.exit_code == 2
+    assert res.output == f"error: {notes}: not a .npz file (expected arrays W1, W2, ... saved by "\
+        "numpy.savez)\n"  # fmt: skip
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, W1=np.array([{"a": 1}], dtype=object))
+    res = invoke("explain", "--weights", objects)
+    assert res.exit_code == 2 and "holds Python objects" in res.output
+    npy = tmp_path / "w.npy"
+    np.save(npy, np.ones((2, 3)))
+    cut = tmp_path / "cut.npz"
+    np.savez(cut, W1=np.ones((2, 3)), W2=np.ones((3, 2)))
+    cut.write_bytes(cut.read_bytes()[:60])
+    for path in (notes, objects, npy, cut, tmp_path):
+        res = invoke("explain", "--weights", path)
+        assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+        assert "pickle" not in res.output and "Traceback" not in res.output
+
+
+ONE_HOT = [("0.3,0.3", False), ("1,1", False), ("0,0", False), ("2,-1", False), ("0,1", True),
+           ("1.0,0.0", True)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("y", "ok"), ONE_HOT)
+def test_explain_y_must_be_one_hot(tiny_config, y, ok):
+    res = invoke("explain", tiny_config, "--y", y, "--json")
+    if ok:
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["y"] == [float(v) for v in y.split(",")]
+    else:
+        assert res.exit_code == 2
+        assert res.output == (f"error: --y: must be a one-hot target such as 1,0 (one 1, the rest "
+                              f"0), got {y!r}\n")  # fmt: skip
+
+
+@pytest.mark.parametrize("tol", ["-1", "nan", "inf", "0"])
+def test_gradcheck_tolerance_must_be_positive(tiny_config, tol):
+    res = invoke("gradcheck", tiny_config, "--tol", tol)
+    assert res.exit_code == 2, res.output
+    assert res.output == f"error: --tol: must be a finite number > 0, got {float(tol):g}\n"
+
+
+def test_report_checks_every_path_before_writing_any(tiny_config, runs_dir, tmp_path):
+    assert invoke("train", tiny_config, "--runs-dir", runs_dir, "-q").exit_code == 0
+    run = only_run(runs_dir)
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    res = invoke("report", run, junk)
+    assert res.exit_code == 2 and res.output.startswith(f"error: {junk}: not a run or sweep")
+    res = invoke("report", run, run, "--metric", "final_train_acc")
+    assert res.exit_code == 2 and "--metric apply to a sweep folder" in res.output
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    res = invoke("report", run, "--out", afile / "sub")
+    assert res.exit_code == 2
+    assert res.output == f"error: {afile / 'sub'}: cannot create the report folder: {afile} is "\
+        "a file\n"  # fmt: skip
+    res = invoke("report", run, run, "--out", tmp_path / "both")
+    assert res.exit_code == 2 and "would write the same report folder" in res.output
+    assert not (run / "report").exists() and not (tmp_path / "both").exists()
+
+
+def test_train_summary_numbers_read_evenly():
+    from rich.console import Console
+
+    from xorlab.commands import summary_table
+    from xorlab.config import validate
+
+    cfg = validate({"name": "t", "train": {"steps": 5}})
+
+    class Result:
+        status, diverged_at, steps_done = "completed", None, 5
+        final = {"loss": 0.1, "train_acc": 1.0, "test_acc": 0.0}
+        best = {"train_acc": 1.0, "step": 5}
+
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(summary_table(cfg, Result(), 0.5, Path("runs/x")))
+    text = console.export_text()
+    assert "│ final loss      │ 0.1000" in text
+    assert "│ train accuracy  │ 1.000" in text and "│ test accuracy   │ 0.000" in text
+    assert "│ best train acc. │ 1.000 (step 5)" in text
+
+
+LONG = "a-run-name-long-enough-that-no-eighty-column-terminal-could-ever-show-it-whole"
+
+
+def test_piped_output_never_wraps_folder_names(tmp_path, runs_dir):
+    cfg = write(tmp_path, TINY.replace("name: tiny", f"name: {LONG}"))
+    sweep = write(tmp_path, f"name: {LONG}\nbase: c.yaml\ngrid: {{optim.lr: [0.1, 0.2]}}\n",
+                  "s.yaml")  # fmt: skip
+    env = {"COLUMNS": "80"}
+    res = runner.invoke(app, ["train", str(cfg), "--runs-dir", str(runs_dir)], env=env)
+    assert res.exit_code == 0, res.output
+    run = only_run(runs_dir)
+    assert any(str(run) in line for line in res.output.splitlines()), res.output
+    res = runner.invoke(app, ["train", str(cfg), "--runs-dir", str(runs_dir), "-q"], env=env)
+    second = Path(res.output.strip())
+    res = runner.invoke(app, ["runs", str(runs_dir)], env=env)
+    lines = res.output.splitlines()
+    assert any(run.name in line for line in lines) and any(second.name in line for line in lines)
+    res = runner.invoke(app, ["compare", str(run), str(second)], env=env)
+    assert f"#1 {run}" in res.output.splitlines() and f"#2 {second}" in res.output.splitlines()
+    assert any(run.name in line for line in res.output.splitlines())
+    res = runner.invoke(app, ["validate", str(sweep)], env=env)
+    assert res.exit_code == 0 and res.output.count("\n") == 1, res.output
+    res = runner.invoke(app, ["sweep", str(sweep), "--dry-run"], env=env)
+    assert res.exit_code == 0, res.output
+    assert sum(f"lr={lr}" in line for line in res.output.splitlines() for lr in ("0.1", "0.2")) >= 2
+    res = runner.invoke(app, ["explain", str(cfg)], env=env)
+    assert max(len(line) for line in res.output.splitlines()) < 120  # panels fit their contents
+
+
+HELP_COMMANDS = ["train", "sweep", "report", "runs", "compare", "validate", "explain", "gradcheck"]
+USAGE = {
+    "train": "xorlab train [OPTIONS] CONFIG",
+    "sweep": "xorlab sweep [OPTIONS] [SWEEP]",
+    "report": "xorlab report [OPTIONS] PATH...",
+    "runs": "xorlab runs [OPTIONS] [DIR]",
+    "compare": "xorlab compare [OPTIONS] RUN...",
+    "validate": "xorlab validate [OPTIONS] FILE",
+    "explain": "xorlab explain [OPTIONS] [CONFIG]",
+    "gradcheck": "xorlab gradcheck [OPTIONS] CONFIG",
+}
+
+
+@pytest.mark.parametrize("command", ["", *HELP_COMMANDS])
+def test_help_uses_conventional_metavars(command):
+    res = runner.invoke(app, [command, "--help"] if command else ["--help"], env={"COLUMNS": "100"})
+    assert res.exit_code == 0, res.output
+    for bad in ("<bool>", "<list", "<str>", "<path>", "<float>", "<int", "{"):
+        assert bad not in res.output, (bad, res.output)
+    if command:
+        assert f"Usage: {USAGE[command]}" in res.output
+    assert re.search(r"--help +Show this message", res.output), res.output  # no value shown
+    if command in ("train", "sweep", "report"):
+        assert re.search(r"--quiet +-q +Print only", res.output), res.output

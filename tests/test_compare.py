@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from PIL import Image
 from rich.console import Console
 
 from xorlab.compare import (
+    compare_record,
     compare_table,
     differing_keys,
     flatten,
@@ -18,6 +20,7 @@ from xorlab.compare import (
     load_run,
     overlay_figure,
     overlay_figure_png,
+    path_lines,
 )
 from xorlab.config import validate
 from xorlab.errors import XorlabError
@@ -89,7 +92,23 @@ def test_members_of_different_sweeps(made):
     assert m1.label == f"{made['s1'].name}/001-lr=1"
     assert differing_keys([m1, m2]) == {"seed": [0, 1], "optim.lr": [1.0, 0.003]}
     text = render(compare_table([m1, m2]))
-    assert "001-lr=1" in text and "001-seed=1" in text and str(made["s2"]) in text.replace("\n", "")
+    assert "001-lr=1" in text and "001-seed=1" in text
+    assert path_lines([m1, m2]) == [f"#1 {m1.path}", f"#2 {m2.path}"]
+    assert str(made["s2"]) in path_lines([m1, m2])[1]
+
+
+def test_compare_record_is_the_table_as_json(made):
+    a, b, div = load_run(made["a"]), load_run(made["b"]), load_run(made["div"])
+    rec = compare_record([a, b, div])
+    assert rec["differing_keys"][:2] == ["model.hidden", "model.activation"]
+    first = rec["runs"][0]
+    assert first["path"] == str(made["a"]) and first["label"] == made["a"].name
+    assert first["config"]["model.hidden"] == [3] and first["config"]["optim.lr"] == 0.1
+    assert first["status"] == "completed" and first["problems"] == [] and first["steps_done"] == 20
+    assert first["final_loss"] == a.final("loss") and first["final_test_acc"] is None
+    assert rec["runs"][2]["status"] == "diverged"
+    assert div.diverged_at is not None and rec["runs"][2]["diverged_at"] == div.diverged_at
+    json.dumps(rec, allow_nan=False)  # strict JSON: no NaN or inf anywhere
 
 
 def test_flatten_keeps_lists_as_values():

@@ -10,17 +10,73 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import numpy as np
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import XorlabError
 from .proc import keep_freed_memory
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+RUNS = Path("runs")  # the default folder of runs, relative to the current folder
+
+PIPE_WIDTH = 100_000  # output to a pipe or file: no line is wrapped or cut, so grep finds paths
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A terminal's width for a terminal; for a pipe or a file, lines as long as their text (a
+    table as wide as its cells), whatever COLUMNS says: `xorlab runs | grep NAME` must see every
+    folder name whole, on one line."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=PIPE_WIDTH)
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+def _flags_take_no_value(params: list[Any]) -> list[Any]:
+    """A flag's help shows nothing after its name (typer would print ``<bool>``, which reads as
+    if the flag took a value); --help and --version included. An argument's name (CONFIG,
+    PATH...) says what it is, so no type (``<path>``, ``<list[Path]>``) follows it."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        if param.param_type_name == "argument":
+            param.display_type_rich = _no_type
+    return params
+
+
+def _no_type(ctx: Any = None) -> None:
+    return None
+
+
+class Command(TyperCommand):
+    """Help in the usual notation: ``Usage: xorlab train [OPTIONS] CONFIG [K=V]``, flags with no
+    value shown, every option with its metavar (``K=V``, ``DIR``, ``FILE``, ``N``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or (param.name or "").upper()
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="xorlab",
@@ -28,13 +84,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
 
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a config key: --set optim.lr=0.3 (value is YAML)."),
+    typer.Option(
+        "--set", metavar="K=V", help="Override a config key: --set optim.lr=0.3 (value is YAML)."
+    ),
 ]
 
 
@@ -59,14 +117,18 @@ def _main(
     ] = None,
 ) -> None:
     """Train, sweep and understand small NumPy neural networks written from scratch."""
+    global out, err
+    out, err = _console(), _console(stderr=True)  # where this invocation's output goes
 
 
-@app.command()
+@app.command(cls=Command)
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML config file.")],
     set_: SetOpt = None,
-    name: Annotated[str | None, typer.Option(help="Run name (default: the config's).")] = None,
-    runs_dir: Annotated[Path, typer.Option(help="Where run folders go.")] = Path("runs"),
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Run name (default: the config's).")
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(metavar="DIR", help="Where run folders go.")] = RUNS,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip plots/.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the folder.")] = False,
 ) -> None:
@@ -80,22 +142,30 @@ def train(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def sweep(
     sweep_file: Annotated[
         Path | None, typer.Argument(metavar="SWEEP", help="Sweep YAML file.")
     ] = None,
     set_: SetOpt = None,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: cores).")
+        int | None,
+        typer.Option("--jobs", "-j", metavar="N", min=1, help="Worker processes (default: cores)."),
     ] = None,
-    executor: Annotated[str, typer.Option(help="Where members run: local or dask.")] = "local",
+    executor: Annotated[
+        str, typer.Option(metavar="local|dask", help="Where members run: local or dask.")
+    ] = "local",
     scheduler: Annotated[
-        str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")
+        str | None,
+        typer.Option(metavar="ADDR", help="Dask scheduler address (default: a LocalCluster)."),
     ] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the sweep in this folder.")] = None,
-    max_runs: Annotated[int, typer.Option(min=1, help="Refuse sweeps with more members.")] = 10000,
-    runs_dir: Annotated[Path, typer.Option(help="Where sweep folders go.")] = Path("runs"),
+    resume: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Continue the sweep in this folder.")
+    ] = None,
+    max_runs: Annotated[
+        int, typer.Option(metavar="N", min=1, help="Refuse sweeps with more members.")
+    ] = 10000,
+    runs_dir: Annotated[Path, typer.Option(metavar="DIR", help="Where sweep folders go.")] = RUNS,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the members and exit.")] = False,
     report: Annotated[
         bool, typer.Option("--report", help="Write the sweep's report when it is done.")
@@ -118,16 +188,24 @@ def sweep(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Run or sweep folders.")],
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default: PATH/report).")
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Report folder (default: PATH/report)."),
     ] = None,
-    x: Annotated[str | None, typer.Option("--x", help="Sweep key across the heatmap.")] = None,
-    y: Annotated[str | None, typer.Option("--y", help="Sweep key down the heatmap.")] = None,
+    x: Annotated[
+        str | None, typer.Option("--x", metavar="KEY", help="Sweep key across the heatmap.")
+    ] = None,
+    y: Annotated[
+        str | None, typer.Option("--y", metavar="KEY", help="Sweep key down the heatmap.")
+    ] = None,
     metric: Annotated[
-        str, typer.Option(help="final_loss, final_train_acc, final_test_acc, diverged_at, ...")
+        str,
+        typer.Option(
+            metavar="NAME", help="final_loss, final_train_acc, final_test_acc, diverged_at, ..."
+        ),
     ] = "final_loss",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the paths.")] = False,
 ) -> None:
@@ -140,14 +218,18 @@ def report(
         fail(exc)
 
 
-@app.command()
+@app.command(cls=Command)
 def runs(
-    folder: Annotated[Path, typer.Argument(metavar="[DIR]", help="Folder of runs.")] = Path("runs"),
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder of runs.")] = RUNS,
     status: Annotated[
-        str | None, typer.Option(help="Only these statuses, e.g. completed,diverged.")
+        str | None,
+        typer.Option(metavar="S[,S...]", help="Only these statuses, e.g. completed,diverged."),
     ] = None,
     sort: Annotated[
-        str, typer.Option(help="started, name, status, final_loss, final_train_acc, steps.")
+        str,
+        typer.Option(
+            metavar="KEY", help="started, name, status, final_loss, final_train_acc, steps."
+        ),
     ] = "started",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run.")] = False,
 ) -> None:
@@ -160,14 +242,21 @@ def runs(
         fail(exc)
 
 
-@app.command()
+@app.command(cls=Command)
 def compare(
     paths: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders.")],
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Write compare.png (and .json) here.")
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Write compare.png (the overlay) and compare.json (the table) into this folder. "
+            "Without --out nothing is written.",
+        ),
     ] = None,
 ) -> None:
-    """Put runs side by side: the config keys that differ, final metrics, one overlay figure."""
+    """Put runs side by side: the config keys that differ and the final metrics, as a table;
+    with --out DIR, also the overlay figure and the table as JSON."""
     from .commands import compare_command
 
     try:
@@ -176,8 +265,10 @@ def compare(
         fail(exc)
 
 
-@app.command()
-def validate(file: Annotated[Path, typer.Argument(help="A config or sweep YAML file.")]) -> None:
+@app.command(cls=Command)
+def validate(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A config or sweep YAML file.")],
+) -> None:
     """Check a config or sweep file without running anything."""
     from .commands import validate_command
 
@@ -185,16 +276,26 @@ def validate(file: Annotated[Path, typer.Argument(help="A config or sweep YAML f
         message = validate_command(file)
     except XorlabError as exc:
         fail(exc)
-    out.print(message, markup=False)
+    out.print(message, markup=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def explain(
-    config: Annotated[Path | None, typer.Argument(help="Config (default: the tutorial's).")] = None,
-    weights: Annotated[Path | None, typer.Option(help="NPZ with W1.. (and b1..).")] = None,
-    x: Annotated[str | None, typer.Option("--x", help="Input sample, e.g. 1.76,0.40.")] = None,
-    y: Annotated[str | None, typer.Option("--y", help="One-hot target, e.g. 1,0.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate of the shown step.")] = None,
+    config: Annotated[
+        Path | None, typer.Argument(metavar="CONFIG", help="Config (default: the tutorial's).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(metavar="FILE", help=".npz file with W1.. (and b1..).")
+    ] = None,
+    x: Annotated[
+        str | None, typer.Option("--x", metavar="A,B", help="Input sample, e.g. 1.76,0.40.")
+    ] = None,
+    y: Annotated[
+        str | None, typer.Option("--y", metavar="A,B", help="One-hot target, e.g. 1,0.")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(metavar="F", help="Learning rate of the shown step.")
+    ] = None,
     set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -211,11 +312,13 @@ def explain(
         render_explain(info, out)
 
 
-@app.command()
+@app.command(cls=Command)
 def gradcheck(
-    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML config file.")],
     set_: SetOpt = None,
-    tol: Annotated[float, typer.Option(help="Largest relative error allowed.")] = 1e-6,
+    tol: Annotated[
+        float, typer.Option(metavar="F", help="Largest relative error allowed (> 0).")
+    ] = 1e-6,
 ) -> None:
     """Compare backprop gradients with finite differences for the config's network."""
     from .commands import gradcheck_command

@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from . import nn
 from .config import Config, load_config, validate
@@ -39,6 +40,31 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def _acc(v: float | None) -> str:
+    """An accuracy with three decimals, always: 0.000, 0.997, 1.000."""
+    return "-" if v is None or not np.isfinite(v) else f"{v:.3f}"
+
+
+def _loss(v: float | None) -> str:
+    """A loss to four significant digits, trailing zeros kept: 0.1000, 2.473e-05."""
+    if v is None:
+        return "-"
+    return str(v) if not np.isfinite(v) else f"{v:#.4g}"
+
+
+def check_folder_option(path: Path, option: str) -> None:
+    """A folder that an option names and xorlab will create or write into: XorlabError, before
+    any work, when it is a file or lies under one (mkdir would fail only after training)."""
+    for p in (path, *path.parents):
+        if p.is_dir():
+            return
+        if p.is_symlink() and not p.exists():
+            raise XorlabError(f"{p} is a broken symbolic link", file=str(path), key=option)
+        if p.exists():
+            what = "a file, not a folder" if p == path else f"{p} is a file, not a folder"
+            raise XorlabError(what, file=str(path), key=option)
+
+
 # --- train --------------------------------------------------------------------------------------
 
 
@@ -54,6 +80,7 @@ def train_command(
     from .runner import run_config
 
     cfg = load_config(config, sets, name=name)
+    check_folder_option(runs_dir, "--runs-dir")
     if no_plots:
         cfg = cfg.model_copy(update={"plots": cfg.plots.model_copy(update={"enabled": False})})
     show_progress = not quiet and console.is_terminal
@@ -96,11 +123,13 @@ def summary_table(cfg: Config, r: Any, wall_s: float, folder: Path) -> Table:
     status = r.status + (f" at step {r.diverged_at}" if r.diverged_at is not None else "")
     t.add_row("status", f"[{status_style.get(r.status, 'white')}]{status}[/]")
     t.add_row("steps", f"{r.steps_done} / {cfg.train.steps}")
-    t.add_row("final loss", _fmt(r.final["loss"]))
-    t.add_row("train accuracy", _fmt(r.final["train_acc"], 3))
+    t.add_row("final loss", _loss(r.final["loss"]))
+    t.add_row("train accuracy", _acc(r.final["train_acc"]))
     if r.final["test_acc"] is not None:
-        t.add_row("test accuracy", _fmt(r.final["test_acc"], 3))
-    t.add_row("best train acc.", f"{_fmt(r.best['train_acc'], 3)} (step {_fmt(r.best['step'])})")
+        t.add_row("test accuracy", _acc(r.final["test_acc"]))
+    best_step = r.best["step"]
+    at = f" (step {int(best_step)})" if best_step is not None else ""
+    t.add_row("best train acc.", _acc(r.best["train_acc"]) + at)
     rate = r.steps_done / wall_s if wall_s > 0 else float("nan")
     t.add_row("time", f"{wall_s:.2f} s ({rate:,.0f} steps/s)")
     t.add_row("folder", str(folder))
@@ -146,21 +175,14 @@ def explain_command(
     lr: float | None,
     sets: list[str],
 ) -> dict[str, Any]:
-    from .explain import explain_step, params_from_npz, parse_vector
+    from .explain import explain_step, load_npz, params_from_npz, parse_one_hot, parse_vector
     from .train import build_data, net_spec
 
     if config is None and weights is None:
         raise XorlabError("give a CONFIG, --weights FILE.npz, or both", key="explain")
     params = None
     if weights is not None:
-        if not weights.exists():
-            raise XorlabError("no such file", file=str(weights))
-        try:
-            with np.load(weights, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise XorlabError(f"not a readable .npz file ({exc})", file=str(weights)) from None
-        params, sizes = params_from_npz(arrays, str(weights))
+        params, sizes = params_from_npz(load_npz(weights), str(weights))
     if config is not None:
         cfg = load_config(config, sets)
     else:
@@ -187,7 +209,7 @@ def explain_command(
     if x is not None:
         xv = parse_vector(x, "--x", d_in)
     if y is not None:
-        yv = parse_vector(y, "--y", n_out)
+        yv = parse_one_hot(y, "--y", n_out)
     if x is None or y is None:
         data = build_data(cfg)
         if x is None:
@@ -206,13 +228,36 @@ def _vec(v: list[float] | None) -> str:
     return "[" + ", ".join(f"{a: .8f}" for a in v) + "]"
 
 
-def _matrix_table(name: str, m: list[list[float]]) -> Table:
-    t = Table(title=name, show_header=False, box=None, padding=(0, 1))
-    for _ in m[0] if m else []:
+def _matrix_table(name: str, m: list[list[float]] | list[float]) -> Group:
+    """A title line, then a weight matrix (rows of numbers) or a bias vector (one row)."""
+    rows = np.atleast_2d(np.asarray(m, dtype=float))  # (fan_in, fan_out), or (1, fan_out)
+    t = Table(show_header=False, box=None, padding=(0, 1))
+    for _ in range(rows.shape[1]):
         t.add_column(justify="right")
-    for row in m:
+    for row in rows:
         t.add_row(*(f"{v: .8f}" for v in row))
-    return t
+    return Group(Text(name, style="italic"), t)
+
+
+def _gradient_tables(info: dict[str, Any]) -> list[Group]:
+    """Each gradient as its formula; with a penalty, a W's data part and penalty part first, so
+    that dL_dW = data part + penalty part can be checked entry by entry."""
+    s = info["settings"]
+    pen = info.get("penalty_grads") or {}
+    lam, n = s["strength"], s.get("penalty_n", 1)
+    tables = []
+    for k, m in info["grads"].items():
+        layer = int(k[1:])
+        data = f"h{layer - 1}^T @ dL_dz{layer}" if k.startswith("W") else f"dL_dz{layer}"
+        if k not in pen:
+            tables.append(_matrix_table(f"dL_d{k} = {data}", m))
+            continue
+        der = f"λ/N * {k}" if s["penalty"] == "l2" else f"λ/N * sign({k})"
+        what = f"{s['penalty']} penalty, λ = {lam:g}, N = {n}"
+        tables.append(_matrix_table(f"data part of dL_d{k}: {data}", info["data_grads"][k]))
+        tables.append(_matrix_table(f"penalty part of dL_d{k}: {der}  ({what})", pen[k]))
+        tables.append(_matrix_table(f"dL_d{k} = {data} + {der}", m))
+    return tables
 
 
 def render_explain(info: dict[str, Any], console: Console) -> None:
@@ -264,14 +309,14 @@ def render_explain(info: dict[str, Any], console: Console) -> None:
         )
         back.add_row(f"dz{layer}_dW{layer}", _vec(step["dz_dW"]), f"h{layer - 1}")
 
-    grads = [_matrix_table(f"dL_d{k} = h^T @ dL_dz", m) for k, m in info["grads"].items()]
+    grads = _gradient_tables(info)
     upd = [_matrix_table(f"{k} - {info['lr']:g} * dL_d{k}", m) for k, m in info["updated"].items()]
-    console.print(Panel(fwd, title="1. forward", title_align="left"))
-    console.print(Panel(back, title="2. backward (chain rule)", title_align="left"))
-    console.print(Panel(Group(*grads), title="3. gradients", title_align="left"))
-    console.print(
-        Panel(Group(*upd), title=f"4. one SGD step, lr = {info['lr']:g}", title_align="left")
-    )
+    wide = console.is_terminal  # piped: panels as wide as their contents, not PIPE_WIDTH
+    console.print(Panel(fwd, title="1. forward", title_align="left", expand=wide))
+    console.print(Panel(back, title="2. backward (chain rule)", title_align="left", expand=wide))
+    console.print(Panel(Group(*grads), title="3. gradients", title_align="left", expand=wide))
+    step_title = f"4. one SGD step, lr = {info['lr']:g}"
+    console.print(Panel(Group(*upd), title=step_title, title_align="left", expand=wide))
 
 
 # --- gradcheck ----------------------------------------------------------------------------------
@@ -281,6 +326,8 @@ def gradcheck_command(config: Path, sets: list[str], tol: float, console: Consol
     from .gradcheck import check_gradients
     from .train import build_data, net_spec
 
+    if not (np.isfinite(tol) and tol > 0):  # -1 or nan would fail every parameter
+        raise XorlabError(f"must be a finite number > 0, got {tol:g}", key="--tol")
     cfg = load_config(config, sets)
     spec = net_spec(cfg)
     params = nn.init_params(spec, cfg.model.init, np.random.RandomState(cfg.seed))
@@ -352,6 +399,7 @@ def sweep_command(
         raise XorlabError("give a SWEEP file, or --resume SWEEP_DIR", key="sweep")
     else:
         sweep = load_sweep(sweep_file, sets, max_runs=max_runs)
+        check_folder_option(runs_dir, "--runs-dir")
     if dry_run:
         console.print(members_table(sweep))
         console.print(f"{len(sweep.members)} members")
@@ -459,17 +507,32 @@ def runs_command(
 
 
 def compare_command(paths: list[Path], out_dir: Path | None, console: Console) -> None:
-    from .compare import compare_table, load_runs, overlay_figure_png
-    from .rundir import atomic_write_bytes
+    """Print the table; with ``out_dir``, also write compare.png (the overlay) and compare.json
+    (the table) there. Without it, nothing is written."""
+    import json
+
+    from .compare import compare_record, compare_table, load_runs, overlay_figure_png, path_lines
+    from .rundir import atomic_write_bytes, atomic_write_text
 
     if len(paths) < 2:
         raise XorlabError("give at least two run folders", key="compare")
+    if out_dir is not None:
+        check_folder_option(out_dir, "--out")
     runs = load_runs(paths)
     console.print(compare_table(runs))
-    target = out_dir if out_dir is not None else Path.cwd()
-    target.mkdir(parents=True, exist_ok=True)
-    png = atomic_write_bytes(target / "compare.png", overlay_figure_png(runs))
-    console.print(f"overlay figure: {png}", markup=False, soft_wrap=True)
+    for line in path_lines(runs):
+        console.print(line, markup=False, soft_wrap=True)
+    if out_dir is None:
+        return
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XorlabError(f"cannot create it ({exc.strerror})", file=str(out_dir),
+                          key="--out") from None  # fmt: skip
+    png = atomic_write_bytes(out_dir / "compare.png", overlay_figure_png(runs))
+    record = json.dumps(compare_record(runs), indent=2, allow_nan=False) + "\n"
+    table = atomic_write_text(out_dir / "compare.json", record)
+    console.print(f"wrote {png} and {table}", markup=False, soft_wrap=True)
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -486,15 +549,23 @@ def report_command(
 ) -> None:
     import time
 
-    from .report import build_report
+    from .report import check_report, write_report
 
+    checked = []  # every path and option checked before the first report is written
     for path in paths:
         if out_dir is None:
             target = None
         else:
             target = out_dir if len(paths) == 1 else out_dir / path.resolve().name
+        checked.append(check_report(path, out=target, x=x, y=y, metric=metric))
+    seen: dict[Path, Path] = {}
+    for path, c in zip(paths, checked):
+        if (other := seen.setdefault(c.folder.resolve(), path)) is not path:
+            raise XorlabError(f"{other} and {path} would write the same report folder",
+                              file=str(c.folder))  # fmt: skip
+    for c in checked:
         t0 = time.perf_counter()
-        folder = build_report(path, out=target, x=x, y=y, metric=metric)
+        folder = write_report(c)
         index = folder / "index.html"
         if quiet:
             console.print(str(index), markup=False, soft_wrap=True)

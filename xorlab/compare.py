@@ -219,14 +219,13 @@ def legend_labels(runs: Sequence[RunData]) -> list[str]:
 
 def compare_table(runs: Sequence[RunData]) -> Table:
     """One column per run; rows: each differing config key, then status, steps, final loss,
-    train and test accuracy, diverged at."""
+    train and test accuracy, diverged at. Each column is headed by #n and the folder's name;
+    ``path_lines`` gives the full paths (printed below the table, never wrapped)."""
     diff = differing_keys(runs)
     t = Table(title=f"{len(runs)} runs compared", title_justify="left")
     t.add_column("", style="bold", no_wrap=True)
     for i, r in enumerate(runs):
         t.add_column(f"#{i + 1}\n{r.path.name}", overflow="fold", justify="right")
-    t.caption = "\n".join(f"#{i + 1} {r.path}" for i, r in enumerate(runs))
-    t.caption_justify = "left"
     if diff:
         for key, values in diff.items():
             t.add_row(key, *(format_value(v) for v in values))
@@ -241,6 +240,51 @@ def compare_table(runs: Sequence[RunData]) -> Table:
         t.add_row("test acc", *(_num(r.final("test_acc"), 3) for r in runs))
     t.add_row("diverged at", *(_num(r.diverged_at) for r in runs))
     return t
+
+
+def path_lines(runs: Sequence[RunData]) -> list[str]:
+    """``#1 runs/20260101-000000-tiny-0001``: the column numbers of ``compare_table``, with each
+    run's path as given."""
+    return [f"#{i + 1} {r.path}" for i, r in enumerate(runs)]
+
+
+def compare_record(runs: Sequence[RunData]) -> dict[str, Any]:
+    """The table as JSON-ready data: the differing keys, then one object per run (path, label,
+    its values of those keys, status, problems, steps done, final loss, train and test accuracy,
+    diverged at). Numbers that are unknown or not finite are None."""
+    diff = differing_keys(runs)
+    return {
+        "differing_keys": list(diff),
+        "runs": [
+            {
+                "path": str(r.path),
+                "label": r.label,
+                "config": {k: _json_value(vs[i]) for k, vs in diff.items()},
+                "status": r.status,
+                "problems": list(r.problems),
+                "steps_done": r.steps_done,
+                "final_loss": r.final("loss"),
+                "final_train_acc": r.final("train_acc"),
+                "final_test_acc": r.final("test_acc"),
+                "diverged_at": r.diverged_at,
+            }
+            for i, r in enumerate(runs)
+        ],
+    }
+
+
+def _json_value(v: Any) -> Any:
+    """A config value as JSON can hold it: non-finite floats become None, other odd values
+    their text."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, list):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _json_value(x) for k, x in v.items()}
+    return str(v)
 
 
 def _status_text(r: RunData) -> Text:

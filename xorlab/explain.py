@@ -3,10 +3,18 @@
 ``explain_step(params, x, y, spec, lr)`` returns plain data: the forward pass (z and h per layer),
 the loss, the chain-rule factors layer by layer (dL_dh, dh_dz, dL_dz, dz_dW = h_{l-1}), the
 gradients and the weights after one plain SGD step ``W - lr*dW``.
+
+Each gradient is also given in its two parts, so that every number can be checked by hand:
+``data_grads`` (``h_{l-1}^T @ dL_dz_l`` for W_l, ``dL_dz_l`` for b_l) and ``penalty_grads`` (the
+penalty's derivative, for W keys only: ``lam/N * W`` for l2, ``lam/N * sign(W)`` for l1).
+``grads`` = data + penalty.
 """
 
 from __future__ import annotations
 
+import zipfile
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,8 +42,14 @@ def explain_step(
                 z = z + params[f"b{layer}"]
             zs.append(z)
         data_loss = float(nn.data_loss(cache, Y, spec))
-        reg_loss = float(nn.penalty(params, spec, 1))
-        grads = nn.backward(params, cache, Y, spec)
+        n_penalty = 1  # the penalty's N in this one-sample step
+        reg_loss = float(nn.penalty(params, spec, n_penalty))
+        grads = nn.backward(params, cache, Y, spec, n_penalty)
+        data_grads = nn.backward(params, cache, Y, replace(spec, penalty="none", strength=0.0))
+        penalty_grads = {}
+        if spec.has_penalty:
+            pen_der = nn.PENALTIES[spec.penalty][1]
+            penalty_grads = {k: pen_der(params[k], spec.strength, n_penalty) for k in spec.w_keys}
 
         # The chain rule, layer by layer, in the tutorial's spelling.
         chain = []
@@ -80,6 +94,8 @@ def explain_step(
         "reg_loss": reg_loss,
         "chain": [{k: (v if k == "layer" else row(v)) for k, v in step.items()} for step in chain],
         "grads": {k: mat(v) for k, v in grads.items()},
+        "data_grads": {k: mat(v) for k, v in data_grads.items()},
+        "penalty_grads": {k: mat(v) for k, v in penalty_grads.items()},
         "updated": {k: mat(v) for k, v in updated.items()},
         "lr": lr,
         "settings": {
@@ -88,6 +104,7 @@ def explain_step(
             "bias": spec.bias,
             "penalty": spec.penalty,
             "strength": spec.strength,
+            "penalty_n": n_penalty,
         },
     }
 
@@ -137,3 +154,47 @@ def parse_vector(text: str, option: str, length: int) -> np.ndarray:
             f"expected {length} finite comma-separated numbers, got {text!r}", key=option
         )
     return np.array(values)
+
+
+def parse_one_hot(text: str, option: str, length: int) -> np.ndarray:
+    """'1,0' -> array([1., 0.]); ``length`` values, one of them 1 and the rest 0."""
+    values = parse_vector(text, option, length)
+    if not (np.isin(values, (0.0, 1.0)).all() and values.sum() == 1):
+        raise XorlabError(
+            f"must be a one-hot target such as {','.join(['1'] + ['0'] * (length - 1))} "
+            f"(one 1, the rest 0), got {text!r}",
+            key=option,
+        )
+    return values
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a .npz file, never unpickling anything; XorlabError naming the file when it
+    is missing, a folder, not a .npz file, or holds objects rather than plain arrays."""
+    if not path.exists():
+        raise XorlabError("no such file", file=str(path))
+    if path.is_dir():
+        raise XorlabError("a folder, not a .npz file", file=str(path))
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise XorlabError(f"cannot read it ({exc.strerror})", file=str(path)) from None
+    if head[:2] != b"PK":  # a .npz file is a zip archive of .npy files
+        raise XorlabError(
+            "not a .npz file (expected arrays W1, W2, ... saved by numpy.savez)", file=str(path)
+        )
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise XorlabError(
+                "not a .npz file of plain arrays: it holds Python objects, which are never loaded",
+                file=str(path),
+            ) from None
+        raise XorlabError("not a readable .npz file", file=str(path)) from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile):
+        raise XorlabError(
+            "not a readable .npz file (damaged or cut short)", file=str(path)
+        ) from None

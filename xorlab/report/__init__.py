@@ -1,6 +1,8 @@
 """``xorlab report``: one folder of results -> a report folder a person can read.
 
     build_report(path, out=None, x=None, y=None, metric="final_loss") -> report folder
+    check_report(path, out=None, x=None, y=None, metric="final_loss") -> Checked   (writes nothing)
+    write_report(checked) -> report folder
 
 ``path`` is a run folder or a sweep folder (DESIGN.md section 3). The report folder (default
 ``<path>/report/``) gets:
@@ -10,20 +12,34 @@
     *.png        every figure, and training.gif for a run that has one
 
 Bad input (a path that is neither, a sweep with no members, an unknown ``--x``/``--y``/
-``--metric``) raises XorlabError before anything is written. Damaged or unfinished runs inside
-are reported as notes, never as tracebacks. Files are written atomically.
+``--metric``, a report folder that is a file or lies under one) raises XorlabError before anything
+is written; ``check_report`` finds all of it without drawing or writing, so that a command given
+several paths can check them all before it writes the first report. Damaged or unfinished runs
+inside are reported as notes, never as tracebacks. Files are written atomically.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import XorlabError
 from ..rundir import atomic_write_bytes, atomic_write_text
 from .doc import Doc, render_html, render_markdown
-from .read import is_run_dir, is_sweep_dir, read_run, read_sweep
+from .read import RunView, SweepView, is_run_dir, is_sweep_dir, read_run, read_sweep
 
 DEFAULT_METRIC = "final_loss"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A report that can be written: its folder was read and its options are valid."""
+
+    view: RunView | SweepView
+    folder: Path  # where the report goes
+    x: str | None
+    y: str | None
+    metric: str
 
 
 def build_report(
@@ -41,9 +57,36 @@ def build_report(
     ``metric``: a summary.csv column (final_loss, final_train_acc, final_test_acc, diverged_at,
     wall_s) or max_spike (the largest loss / running-minimum ratio).
     """
+    return write_report(check_report(path, out=out, x=x, y=y, metric=metric))
+
+
+def check_report(
+    path: Path,
+    *,
+    out: Path | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    metric: str = DEFAULT_METRIC,
+) -> Checked:
+    """Read ``path`` and check everything ``build_report`` would reject: the kind of folder,
+    ``x``/``y``/``metric``, and the report folder (default ``<path>/report``: not a file, not
+    under one). Nothing is drawn or written."""
     path = Path(path)
-    doc = make_doc(path, x=x, y=y, metric=metric)
+    view = _read(path, x=x, y=y, metric=metric)
     folder = Path(out) if out is not None else path / "report"
+    for p in (folder, *folder.parents):
+        if p.is_dir():
+            break
+        if p.exists() or p.is_symlink():
+            what = "a file" if p == folder else f"{p} is a file"
+            raise XorlabError(f"cannot create the report folder: {what}", file=str(folder))
+    return Checked(view, folder, x, y, metric)
+
+
+def write_report(checked: Checked) -> Path:
+    """Draw and write a checked report; return its folder."""
+    doc = _render(checked.view, x=checked.x, y=checked.y, metric=checked.metric)
+    folder = checked.folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -58,22 +101,27 @@ def make_doc(
     path: Path, *, x: str | None = None, y: str | None = None, metric: str = DEFAULT_METRIC
 ) -> Doc:
     """The report of ``path`` in memory (figures rendered, nothing written)."""
+    return _render(_read(path, x=x, y=y, metric=metric), x=x, y=y, metric=metric)
+
+
+def _read(path: Path, *, x: str | None, y: str | None, metric: str) -> RunView | SweepView:
+    """The run or sweep folder ``path``, read, with ``x``/``y``/``metric`` checked against it."""
     if not path.exists():
         raise XorlabError("no such folder", file=str(path))
     if not path.is_dir():
         raise XorlabError("not a run or sweep folder (a file)", file=str(path))
     if is_sweep_dir(path):
-        from .sweep import sweep_doc
+        from .points import plan
 
-        return sweep_doc(read_sweep(path), x=x, y=y, metric=metric)
+        view = read_sweep(path)
+        plan(view, x=x, y=y, metric=metric)  # an unknown key or metric: XorlabError
+        return view
     if is_run_dir(path):
         if x is not None or y is not None or metric != DEFAULT_METRIC:
             raise XorlabError(
                 "--x, --y and --metric apply to a sweep folder, not a run", file=str(path)
             )
-        from .run import run_doc
-
-        return run_doc(read_run(path))
+        return read_run(path)
     if any(is_run_dir(p) or is_sweep_dir(p) for p in path.iterdir()):
         raise XorlabError(
             "a folder of runs, not a run or sweep folder: give one of the folders inside",
@@ -83,6 +131,16 @@ def make_doc(
         "not a run or sweep folder (expected config.yaml, summary.json or sweep.yaml)",
         file=str(path),
     )
+
+
+def _render(view: RunView | SweepView, *, x: str | None, y: str | None, metric: str) -> Doc:
+    if isinstance(view, SweepView):
+        from .sweep import sweep_doc
+
+        return sweep_doc(view, x=x, y=y, metric=metric)
+    from .run import run_doc
+
+    return run_doc(view)
 
 
 def write_doc(doc: Doc, folder: Path) -> None:
