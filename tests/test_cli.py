@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -592,3 +593,63 @@ def test_help_uses_conventional_metavars(command):
     assert re.search(r"--help +Show this message", res.output), res.output  # no value shown
     if command in ("train", "sweep", "report"):
         assert re.search(r"--quiet +-q +Print only", res.output), res.output
+
+
+README = CONFIGS.parent / "README.md"
+# README commands too slow for the suite: whole sweeps (their machinery has tests of its own) and
+# a report of a sweep that varies lr and hidden. Every other README command runs below.
+README_SLOW = (
+    "xorlab report runs/<sweep> --x",
+    "xorlab sweep configs/sweeps/lr_vs_hidden.yaml",
+    "xorlab sweep configs/sweeps/seed_study.yaml",
+)
+
+
+def readme_commands() -> list[str]:
+    """Every `xorlab ...` line of README.md's bash code blocks, comments dropped."""
+    commands, block = [], None
+    for line in README.read_text().splitlines():
+        if line.startswith("```"):
+            block = line[3:].strip() if block is None else None
+        elif block == "bash" and line.startswith("xorlab "):
+            commands.append(line.split("  #")[0].strip())
+    return commands
+
+
+def test_readme_commands_run(tmp_path, monkeypatch):
+    """The README's commands, in its order, on a fresh folder: each exits 0. Placeholders such as
+    runs/<run> become folders made first; `train` runs without plots (plots are tested apart)."""
+    commands = readme_commands()
+    assert any(c.startswith("xorlab explain configs/xor_h3.yaml") for c in commands)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").symlink_to(CONFIGS)
+    quick = ["--no-plots", "-q", "--set", "train.steps=20"]
+    run = Path(invoke("train", "configs/xor_h3.yaml", *quick).output.strip())
+    other = Path(
+        invoke("train", "configs/xor_h3.yaml", *quick, "--set", "optim.lr=1").output.strip()
+    )
+    write(tmp_path, "name: s\nbase: configs/xor_h3.yaml\nset: {train.steps: 5, plots.enabled: "
+          "false}\ngrid: {optim.lr: [0.1, 0.3]}\n", "s.yaml")  # fmt: skip
+    sweep = Path(invoke("sweep", "s.yaml", "--jobs", "1", "-q").output.strip())
+    member = sorted((sweep / "members").iterdir())[0]
+    places = {"<run or sweep folder>": run.name, "<run>": run.name, "<a>": run.name,
+              "<b>": other.name, "<sweep folder>": sweep.name, "<sweep>": sweep.name,
+              "<c>": member.name}  # fmt: skip
+    ran = []
+    for command in commands:
+        if command.startswith(README_SLOW) or "--executor dask" in command:
+            continue
+        for place, name in places.items():
+            command = command.replace(place, name)
+        assert "<" not in command, command
+        args = shlex.split(command)[1:]
+        if args[0] == "train" and "--no-plots" not in args:
+            args.append("--no-plots")
+        res = invoke(*args)
+        assert res.exit_code == 0, (command, res.output)
+        assert "Traceback" not in res.output, command
+        ran.append(args[0])
+    every = {"train", "validate", "report", "runs", "compare", "sweep", "explain", "gradcheck"}
+    assert every <= set(ran), ran
+    assert ran.count("explain") == 3
+    assert (tmp_path / "cmp" / "compare.json").exists()
