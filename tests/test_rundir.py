@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -57,3 +58,56 @@ def test_a_runs_metrics_csv_is_pandas_csv():
     metrics = train(cfg).metrics
     assert csv_text(metrics) == pandas_csv(metrics)
     assert csv_text(metrics.iloc[:0]) == pandas_csv(metrics.iloc[:0])
+
+
+# --- file modes and durability ------------------------------------------------------------------
+
+
+def _with_umask(mask: int):
+    import os
+
+    old = os.umask(mask)
+    return lambda: os.umask(old)
+
+
+def test_files_get_the_mode_the_umask_gives(tmp_path):
+    from xorlab.rundir import atomic_write_bytes
+
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        restore = _with_umask(mask)
+        try:
+            p = atomic_write_bytes(tmp_path / f"f{mask:o}.txt", b"x")
+        finally:
+            restore()
+        assert p.stat().st_mode & 0o777 == mode, (oct(mask), oct(p.stat().st_mode))
+    assert [f.name for f in tmp_path.iterdir() if f.name.startswith(".")] == []  # no temp left
+
+
+def test_every_result_file_is_synced_before_the_summary(tmp_path, monkeypatch):
+    # the order of what reaches the disk: each file's fsync, the folder's, then summary.json's
+    import os
+
+    from xorlab import rundir
+
+    cfg = validate({"name": "d", "data": {"n": 20}, "train": {"steps": 3}})
+    result = train(cfg)
+    folder = rundir.RunFolder.create(tmp_path / "runs", "d")
+    folder.write_start(cfg.to_yaml(), rundir.now_iso())
+    log: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (log.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (log.append(f"replace {Path(b).name}"), real_replace(a, b))[1]
+    )
+    folder.write_result(result, started_at=rundir.now_iso(), wall_s=0.1)
+    names = [e.split()[1] for e in log if e.startswith("replace")]
+    assert names[-1] == "summary.json"
+    assert set(names) == {"data.npz", "init.npz", "final.npz", "metrics.csv", "meta.json",
+                          "summary.json"}  # fmt: skip
+    # every rename is preceded by its file's fsync; a folder fsync comes before summary.json's
+    for i, e in enumerate(log):
+        if e.startswith("replace"):
+            assert log[i - 1] == "fsync", log
+    s = log.index("replace summary.json")
+    assert log[s - 2 : s] == ["fsync", "fsync"], log  # the folder's, then summary.json's own
+    assert log[-1] == "fsync"  # and the folder again, so the summary's name is durable

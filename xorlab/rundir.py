@@ -19,7 +19,6 @@ import platform
 import secrets
 import subprocess
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,22 +39,55 @@ def now_iso() -> str:
 # --- atomic writes ------------------------------------------------------------------------------
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+def atomic_write_bytes(path: str | Path, data: bytes, *, sync: bool = False) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
+
+    The file gets the mode any program's new files get (0o666 less the umask: 0o644 under umask
+    022), not mkstemp's 0o600. ``sync`` flushes it to disk (fsync) before the rename, for files
+    that must be whole before a record says they are done; the folder itself is synced by
+    ``fsync_dir``.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"could not create a temp file beside {path}")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def fsync_dir(path: str | Path) -> None:
+    """Make the folder's entries (new files, renames) durable; a no-op where folders can't be
+    opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder: nothing more can be done
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | Path, text: str, *, sync: bool = False) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), sync=sync)
 
 
 def _json_safe(obj: Any) -> Any:
@@ -71,8 +103,8 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: str | Path, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(_json_safe(obj), indent=2) + "\n")
+def write_json(path: str | Path, obj: Any, *, sync: bool = False) -> Path:
+    return atomic_write_text(path, json.dumps(_json_safe(obj), indent=2) + "\n", sync=sync)
 
 
 def read_json(path: str | Path) -> Any:
@@ -233,18 +265,24 @@ class RunFolder:
     ) -> None:
         """Everything but the plots; summary.json last, since its presence means 'finished'.
 
+        Every file is on disk (fsynced, and the folder too) before summary.json is written, so a
+        crash or power cut never leaves a run that says it finished with a file missing or cut.
+
         ``files`` are the result's files already encoded (``result_files``), as sweep workers
         send them; ``meta_extra`` adds keys to meta.json (a sweep member's ``group_size``: how
         many networks trained as one stack, and ``blas_threads``).
         """
         for name, data in (result_files(result) if files is None else files).items():
-            atomic_write_bytes(self.path / name, data)
-        write_json(self.path / "meta.json", meta(started_at, now_iso(), argv, **(meta_extra or {})))
-        write_json(self.path / "summary.json", summary(result, wall_s))
+            atomic_write_bytes(self.path / name, data, sync=True)
+        extra = meta_extra or {}
+        write_json(self.path / "meta.json", meta(started_at, now_iso(), argv, **extra), sync=True)
+        fsync_dir(self.path)  # config.yaml (written at the start) and the files above, whole
+        write_json(self.path / "summary.json", summary(result, wall_s), sync=True)
+        fsync_dir(self.path)
 
     def write_failure(self, error_text: str) -> None:
         """A member that raised or whose worker died: error.txt, then status ``failed``."""
-        atomic_write_text(self.path / "error.txt", error_text)
+        atomic_write_text(self.path / "error.txt", error_text, sync=True)
         lines = error_text.strip().splitlines()
         write_status(self.path, "failed", lines[-1] if lines else "")
 
@@ -295,7 +333,8 @@ class SweepFolder:
         return self.path / "members" / label
 
     def write_sweep(self, text: str) -> None:
-        atomic_write_text(self.sweep_yaml, text)
+        atomic_write_text(self.sweep_yaml, text, sync=True)
+        fsync_dir(self.path)
 
     def write_summary(self, df: pd.DataFrame) -> None:
         write_csv(self.path / "summary.csv", df)
@@ -334,9 +373,11 @@ def member_row_values(run_dir: Path) -> dict[str, Any]:
 
 def write_status(run_dir: Path, status: str, note: str = "") -> None:
     """A summary.json for a run that produced no result (failed or interrupted)."""
+    fsync_dir(run_dir)
     write_json(
         run_dir / "summary.json",
-        {
+        sync=True,
+        obj={
             "status": status,
             "steps_done": 0,
             "diverged_at": None,
