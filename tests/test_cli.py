@@ -564,6 +564,7 @@ def test_piped_output_never_wraps_folder_names(tmp_path, runs_dir):
     assert res.exit_code == 0 and res.output.count("\n") == 1, res.output
     res = runner.invoke(app, ["sweep", str(sweep), "--dry-run"], env=env)
     assert res.exit_code == 0, res.output
+    assert res.output.startswith(f"sweep {LONG}: 2 members"), res.output  # a title, unwrapped
     assert sum(f"lr={lr}" in line for line in res.output.splitlines() for lr in ("0.1", "0.2")) >= 2
     res = runner.invoke(app, ["explain", str(cfg)], env=env)
     assert max(len(line) for line in res.output.splitlines()) < 120  # panels fit their contents

@@ -15,6 +15,8 @@ from typing import Annotated, Any, NoReturn
 import numpy as np
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
@@ -27,14 +29,28 @@ RUNS = Path("runs")  # the default folder of runs, relative to the current folde
 PIPE_WIDTH = 100_000  # output to a pipe or file: no line is wrapped or cut, so grep finds paths
 
 
+class PipeConsole(Console):
+    """Output to a pipe or a file: lines as long as their text, whatever COLUMNS says, so that
+    `xorlab runs | grep NAME` sees every folder name whole, on one line. A table is as wide as
+    its cells and at least as wide as its title and caption (rich wraps those at its width)."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        super().__init__(stderr=stderr, highlight=False, width=PIPE_WIDTH)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        for obj in objects:
+            if isinstance(obj, Table):
+                notes = [t for t in (obj.title, obj.caption) if t]
+                widths = [(t if isinstance(t, Text) else Text.from_markup(str(t))).cell_len
+                          for t in notes]  # fmt: skip
+                obj.min_width = max([obj.min_width or 0, *widths])
+        super().print(*objects, **kwargs)
+
+
 def _console(*, stderr: bool = False) -> Console:
-    """A terminal's width for a terminal; for a pipe or a file, lines as long as their text (a
-    table as wide as its cells), whatever COLUMNS says: `xorlab runs | grep NAME` must see every
-    folder name whole, on one line."""
+    """A terminal's width for a terminal; for a pipe or a file, no line wrapped or cut."""
     console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, highlight=False, width=PIPE_WIDTH)
-    return console
+    return console if console.is_terminal else PipeConsole(stderr=stderr)
 
 
 out = _console()
