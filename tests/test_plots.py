@@ -290,3 +290,38 @@ def test_the_runs_gif_animates_its_png_panel_with_the_same_look(short_run, rende
 def _blocks(img: np.ndarray, n: int = 8) -> np.ndarray:
     h, w = (img.shape[0] // n) * n, (img.shape[1] // n) * n
     return img[:h, :w].reshape(h // n, n, w // n, n).mean(axis=(1, 3))
+
+
+def test_a_one_step_runs_loss_axis_is_plain_with_whole_steps():
+    # one logged step; total and data loss differ by the penalty, 1.3e-7
+    m = _metrics(np.array([0.2538597627]), reg=np.array([1.343e-7]))
+    fig = plots.new_figure(6, 4)
+    ax = fig.add_subplot()
+    lines = plots.draw_loss(ax, m)
+    plots.draw_accuracy(acc := fig.add_subplot(2, 1, 2), m)
+    fig.canvas.draw()
+    assert ax.yaxis.get_offset_text().get_text() == ""  # was '1e-7+2.53859e-1'
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= 0.02 * 0.2538  # the two losses drawn together, not at opposite ends
+    right = lines["reg_loss"].axes
+    assert "+" not in right.yaxis.get_offset_text().get_text()  # a ×1e-7 factor, no offset
+    for a in (ax, acc):
+        ticks = [t for t in a.get_xticks() if a.get_xlim()[0] <= t <= a.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_fit_title_breaks_at_the_parenthesis_and_never_runs_wider_than_the_figure():
+    t = (
+        "Decision boundaries after training "
+        "(the lowest seed of each point; red: class 0, blue: class 1)"
+    )
+    assert plots.fit_title(t, 12.5, 12) == t
+    assert plots.fit_title(t, 7.7, 12) == (
+        "Decision boundaries after training\n"
+        "(the lowest seed of each point; red: class 0, blue: class 1)"
+    )
+    assert plots.fit_title(t, 5.4, 12).splitlines() == [
+        "Decision boundaries after training",
+        "(the lowest seed of each point;",
+        "red: class 0, blue: class 1)",
+    ]

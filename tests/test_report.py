@@ -17,6 +17,7 @@ from PIL import Image
 from xorlab.config import validate
 from xorlab.errors import XorlabError
 from xorlab.report import build_report
+from xorlab.report.figs import fmt
 from xorlab.report.read import blowup
 from xorlab.report.sweep import SECTIONS
 from xorlab.report.sweep_figs import median_band
@@ -252,9 +253,18 @@ def test_blowup_counts_rises_above_ten_times_the_running_minimum() -> None:
     steps = np.arange(6.0)
     # running minimum before each step: 1.0, 0.5, 0.5, 0.2, 0.2 -> ratios 0.5, 1.8, 0.4, 15, 1.5
     loss = np.array([1.0, 0.5, 0.9, 0.2, 3.0, 0.3])
-    assert blowup(steps, loss) == (4, pytest.approx(15.0))
-    assert blowup(steps, np.array([1.0, 0.9, np.nan, 0.8, np.inf, 0.7])) == (None, 1.0)
-    assert blowup(steps[:1], loss[:1]) == (None, None)
+    assert blowup(steps, loss) == (4, pytest.approx(15.0), pytest.approx(15.0), 4)
+    assert blowup(steps, np.array([1.0, 0.9, np.nan, 0.8, np.inf, 0.7])) == (None, None, 1.0, None)
+    assert blowup(steps[:1], loss[:1]) == (None, None, None, None)
+
+
+def test_blowup_keeps_the_first_and_the_largest_apart() -> None:
+    # ratios to the lowest loss before: 12 at step 10 (the first blow-up), 1, 47 at step 30
+    steps = np.array([0.0, 10.0, 20.0, 30.0])
+    loss = np.array([0.1, 1.2, 0.1, 4.7])
+    b = blowup(steps, loss)
+    assert (b.first_step, b.max_step) == (10, 30)
+    assert b.first_ratio == pytest.approx(12.0) and b.max_ratio == pytest.approx(47.0)
 
 
 def test_median_band_breaks_where_no_curve_has_a_value() -> None:
@@ -266,3 +276,317 @@ def test_median_band_breaks_where_no_curve_has_a_value() -> None:
     np.testing.assert_array_equal(med, [2.0, 3.0, np.nan, 5.0])
     np.testing.assert_array_equal(lo, [1.0, 2.0, np.nan, 5.0])
     np.testing.assert_array_equal(hi, [3.0, 4.0, np.nan, 5.0])
+
+
+# --- what the words say ---------------------------------------------------------------------------
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def _with_losses(run: Path, losses: list[float]) -> None:
+    """Rewrite metrics.csv with these losses at steps 0, 1, 2, ... (other columns dropped)."""
+    rows = "".join(f"{i},{v!r}\n" for i, v in enumerate(losses))
+    (run / "metrics.csv").write_text("step,loss\n" + rows)
+
+
+def test_run_report_gives_the_first_blowup_and_the_largest_each_with_its_step(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    from xorlab.report.read import read_run
+    from xorlab.report.run import status_sentence
+
+    run = _copy_run(run_folder, tmp_path / "run")
+    # lowest loss before each step: 1, 1, 0.5, 0.5 -> ratios 12 (step 1), 0.5, 47 (step 3), 0.8
+    _with_losses(run, [1.0, 12.0, 0.5, 23.5, 0.4])
+    text = status_sentence(read_run(run))
+    assert text.endswith(
+        "The loss **blew up** at step 1: it rose to 12× the lowest value reached before (more "
+        "than 10× counts as a blow-up). The largest rise came at step 3: 47× the lowest value "
+        "before it."
+    ), text
+    _with_losses(run, [1.0, 12.0, 0.5, 0.4])  # the first blow-up is also the largest
+    assert status_sentence(read_run(run)).endswith(
+        "The loss **blew up** at step 1: it rose to 12× the lowest value reached before (more "
+        "than 10× counts as a blow-up)."
+    )
+
+
+def test_huge_ratios_are_written_in_scientific_notation(run_folder: Path, tmp_path: Path) -> None:
+    run = _copy_run(run_folder, tmp_path / "run")
+    _with_losses(run, [1e-200, 1e50, 1e-200])
+    out = build_report(run, out=tmp_path / "rep")
+    md = (out / "report.md").read_text()
+    assert "it rose to 1e+250× the lowest value" in md
+    assert not re.search(r"\d{8}", md.split("## ")[0])  # no 250-digit integer in the opening
+
+
+def test_fmt_is_plain_below_a_million_and_scientific_past_it() -> None:
+    from xorlab.report.figs import fmt, fmt_ratio
+
+    assert [fmt(v, 3) for v in (0.0163, 12, 47.27, 1834.2, 123456.7, 4.7e250, 1.2e-5)] == [
+        "0.0163",
+        "12",
+        "47.3",
+        "1834",
+        "123457",
+        "4.7e+250",
+        "1.2e-05",
+    ]
+    assert fmt(10**250) == "1e+250" and fmt(999_999) == "999999" and fmt(None) == "–"
+    assert fmt_ratio(11.75) == "11.8×" and fmt_ratio(float("inf")) == "–"
+
+
+def test_a_loss_above_diverge_above_is_not_called_non_finite(tmp_path: Path) -> None:
+    from xorlab.report.read import read_run
+    from xorlab.report.run import status_sentence
+
+    raw = {**TINY, "name": "above", "optim": {"lr": 50.0}, "plots": {"enabled": False}}
+    folder = run_config(validate(raw), tmp_path).folder
+    view = read_run(folder)
+    assert view.status == "diverged" and view.diverge_cause == "above"
+    assert view.diverge_loss is not None and view.diverge_loss > 100.0
+    text = status_sentence(view)
+    assert text.startswith(
+        f"**Diverged** at step {view.diverged_at} (a loss of {fmt(view.diverge_loss)}, above "
+        "`train.diverge_above` = 100); training stopped after"
+    ), text
+    assert "non-finite" not in text
+
+
+def test_sweep_says_why_its_members_diverged(sweep_folder: Path, tmp_path: Path) -> None:
+    md = (build_report(sweep_folder, out=tmp_path / "r") / "report.md").read_text()
+    # 4 members crossed diverge_above; member 8's metrics.csv is damaged, so its row is unknown
+    assert (
+        "or diverged (4: the loss rose above `train.diverge_above` = 100; 1: metrics.csv does "
+        "not show why)."
+    ) in md
+    assert "non-finite" not in md.split("## ")[0]
+
+
+def test_a_corrupt_summary_is_damaged_and_named(run_folder: Path, tmp_path: Path) -> None:
+    run = _copy_run(run_folder, tmp_path / "run")
+    (run / "summary.json").write_text('{"status": "compl')
+    md = (build_report(run, out=tmp_path / "rep") / "report.md").read_text()
+    assert "**Damaged**: summary.json: not valid JSON (line 1)." in md
+    assert "no summary.json yet" not in md and "still running" not in md
+
+
+# --- sweeps cut short, and sweeps with extreme values -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lr_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six members, one per learning rate, all completed: 5 steps on 12 rows."""
+    root = tmp_path_factory.mktemp("lr")
+    spec = {
+        "name": "lrs",
+        "config": {
+            **TINY,
+            "name": "lrs",
+            "data": {"kind": "xor", "n": 12},
+            "train": {"steps": 5},
+            "plots": {"enabled": False},
+        },
+        "grid": {"optim.lr": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
+    }
+    return run_sweep(build_sweep(spec, file="s.yaml", base_dir=root), root / "runs").folder
+
+
+def _copy_sweep(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("report"))
+    return dst
+
+
+def test_a_sweep_cut_short_counts_only_what_was_trained(lr_sweep: Path, tmp_path: Path) -> None:
+    import shutil
+
+    sweep = _copy_sweep(lr_sweep, tmp_path / "cut")
+    members = sorted((sweep / "members").iterdir())
+    for m in members[3:]:  # never started: no folder
+        shutil.rmtree(m)
+    s = json.loads((members[2] / "summary.json").read_text())
+    s.update(status="interrupted", steps_done=2)
+    (members[2] / "summary.json").write_text(json.dumps(s))
+    md = (build_report(sweep) / "report.md").read_text()
+    assert (
+        "This sweep has **6** networks: 6 values of `lr`, 5 steps each; **2** of them trained to "
+        "the end (completed or diverged). Status: 2 completed, 1 interrupted, 3 not started."
+    ) in md
+    assert "trained **6**" not in md
+
+
+def test_a_finished_sweep_says_it_trained_them_all(lr_sweep: Path, tmp_path: Path) -> None:
+    md = (build_report(lr_sweep, out=tmp_path / "r") / "report.md").read_text()
+    assert (
+        "This sweep trained **6** networks: 6 values of `lr`, 5 steps each. Status: 6 completed."
+        in md
+    )
+
+
+@pytest.mark.parametrize(
+    "losses",
+    [
+        (1e290, 1e296),  # issue 11: the heatmap's log colour scale overflowed
+        (1e308, 1e-300),
+        (1e200, 0.5),
+        (float("inf"), float("nan")),
+    ],
+)
+def test_reports_draw_huge_finite_losses(lr_sweep: Path, tmp_path: Path, losses) -> None:
+    sweep = _copy_sweep(lr_sweep, tmp_path / "huge")
+    members = sorted((sweep / "members").iterdir())
+    for m, loss in zip(members[-2:], losses):
+        s = json.loads((m / "summary.json").read_text())
+        finite = np.isfinite(loss)
+        s.update(status="diverged", diverged_at=4, steps_done=4)
+        s["final"] = {"loss": loss if finite else None, "train_acc": None, "test_acc": None}
+        (m / "summary.json").write_text(json.dumps(s))
+        metrics = (m / "metrics.csv").read_text().splitlines()
+        head = metrics[0].split(",")
+        last = metrics[-1].split(",")
+        last[head.index("loss")] = repr(loss)
+        last[head.index("train_acc")] = ""  # item 9: no accuracy for a diverged run
+        (m / "metrics.csv").write_text("\n".join([*metrics[:-1], ",".join(last)]) + "\n")
+    for metric in ("final_loss", "max_spike", "final_train_acc"):
+        out = build_report(sweep, out=tmp_path / metric, metric=metric)
+        check_report(out)
+        assert (out / "heatmap.png").is_file()
+    md = (tmp_path / "final_loss" / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith(f"| 5 | {members[-1].name}"))
+    assert "| diverged |" in row and "| – |" in row  # no accuracy shown as a dash
+    build_report(members[-1], out=tmp_path / "run")  # and the member's own run report
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_key_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """variants x lr x (reg.strength, hidden) zipped: points that differ in a third key."""
+    root = tmp_path_factory.mktemp("three")
+    spec = {
+        "name": "three",
+        "config": {
+            **TINY,
+            "name": "three",
+            "data": {"kind": "xor", "n": 12},
+            "train": {"steps": 4},
+            "plots": {"enabled": False},
+        },
+        "variants": [
+            {"name": "sgd", "set": {"optim.kind": "sgd"}},
+            {"name": "momentum", "set": {"optim.kind": "momentum"}},
+        ],
+        "grid": {"optim.lr": [0.3, 3.0]},
+        "zip": {"regularization.strength": [0, 0.05], "model.hidden": [[3], [8]]},
+    }
+    return run_sweep(build_sweep(spec, file="s.yaml", base_dir=root), root / "runs").folder
+
+
+def test_loss_curves_of_one_colour_in_a_panel_differ_in_line_style(three_key_sweep: Path) -> None:
+    from xorlab.report.points import plan
+    from xorlab.report.read import read_sweep
+    from xorlab.report.sweep_figs import loss_figure
+
+    pl = plan(read_sweep(three_key_sweep), x=None, y=None, metric="final_loss")
+    assert (pl.color.key if pl.color else None, pl.facet) == ("variant", "optim.lr")
+    fig = loss_figure(pl)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert len(panels) == 2
+    for ax in panels:
+        curves = [ln for ln in ax.get_lines() if ln.get_linestyle() != "None"]
+        assert len(curves) == 4  # 2 variants x 2 (reg.strength, hidden)
+        looks = {(ln.get_color(), ln.get_linestyle()) for ln in curves}
+        assert len(looks) == 4, looks
+    legends = [lg for lg in fig.legends if lg.get_title().get_text() == "reg.strength, hidden"]
+    assert len(legends) == 1
+    assert [t.get_text() for t in legends[0].get_texts()] == [
+        "reg.strength=0, hidden=[3]",
+        "reg.strength=0.05, hidden=[8]",
+    ]
+    assert "line style by reg.strength and hidden" in fig.get_suptitle()
+
+
+def test_too_many_combinations_for_line_styles_are_said_to_be_drawn_alike() -> None:
+    from xorlab.report.figs import ValueColors
+    from xorlab.report.points import METRICS, Plan, Point
+    from xorlab.report.read import SweepView
+    from xorlab.report.sweep_figs import LINE_STYLES, line_styles
+
+    n = len(LINE_STYLES) + 1
+    view = SweepView(Path("s"), "s", {}, [], [], ["variant", "optim.lr", "model.hidden"])
+    points = [
+        Point({"variant": v, "optim.lr": lr, "model.hidden": [h]}, f"{v} {lr} {h}")
+        for v in ("a", "b")
+        for lr in (0.1, 1.0)
+        for h in range(1, n + 1)
+    ]
+    color = ValueColors("variant", "variant", ["a", "b"])
+    pl = Plan(view, points, METRICS["final_loss"], "variant", "optim.lr", color, "optim.lr")
+    panels = [(str(lr), [p for p in points if p.values["optim.lr"] == lr]) for lr in (0.1, 1.0)]
+    styles = line_styles(pl, panels)
+    assert styles.keys == ["model.hidden"] and styles.styles == {} and styles.merged == n
+    few = [(t, [p for p in g if p.values["model.hidden"][0] <= 2]) for t, g in panels]
+    styles = line_styles(pl, few)
+    assert styles.styles == {"hidden=[1]": "-", "hidden=[2]": "--"}
+
+
+def _suptitle_inside(fig) -> bool:
+    fig.canvas.draw()
+    box = fig.get_suptitle() and fig._suptitle.get_window_extent()  # noqa: SLF001
+    width = fig.get_figwidth() * fig.dpi
+    return box is not None and box.x0 >= 0 and box.x1 <= width
+
+
+def test_boundary_grid_title_fits_a_three_column_grid(tmp_path: Path) -> None:
+    from xorlab.report.outcomes import boundaries_figure
+    from xorlab.report.points import plan
+    from xorlab.report.read import read_sweep
+
+    spec = {
+        "config": {**TINY, "name": "b3", "train": {"steps": 3}, "plots": {"enabled": False}},
+        "grid": {"optim.lr": [0.1, 0.2, 0.3], "model.hidden": [[2], [3]]},
+        "seeds": [0, 1],
+    }
+    folder = run_sweep(build_sweep(spec, file="s.yaml", base_dir=tmp_path), tmp_path).folder
+    pl = plan(read_sweep(folder), x=None, y=None, metric="final_loss")
+    fig, _, _ = boundaries_figure(pl)
+    assert fig is not None and _suptitle_inside(fig)
+
+
+def test_divergence_row_labels_are_dark_enough_to_read_on_white(tmp_path: Path) -> None:
+    from matplotlib.colors import to_rgb
+
+    from xorlab.report.figs import _luminance
+    from xorlab.report.outcomes import divergence_figure
+    from xorlab.report.points import plan
+    from xorlab.report.read import read_sweep
+
+    lrs = [0.1 * 2**i for i in range(12)]  # 12 values: a colormap reaching yellow-green
+    spec = {
+        "config": {**TINY, "name": "d", "train": {"steps": 3}, "plots": {"enabled": False}},
+        "grid": {"optim.lr": lrs},
+    }
+    spec["config"]["data"] = {"kind": "xor", "n": 12}
+    folder = run_sweep(build_sweep(spec, file="s.yaml", base_dir=tmp_path), tmp_path).folder
+    view = read_sweep(folder)
+    s = json.loads((view.members[-1].run.path / "summary.json").read_text())
+    s.update(status="diverged", diverged_at=2)  # something to show
+    (view.members[-1].run.path / "summary.json").write_text(json.dumps(s))
+    pl = plan(read_sweep(folder), x=None, y=None, metric="final_loss")
+    assert pl.color is not None and pl.color.continuous
+    fig, _ = divergence_figure(pl)
+    assert fig is not None
+    labels = fig.axes[0].get_yticklabels()
+    assert len(labels) == 12
+    for lab in labels:
+        contrast = 1.05 / (_luminance(to_rgb(lab.get_color())) + 0.05)
+        assert contrast >= 4.5, (lab.get_text(), lab.get_color(), contrast)

@@ -116,6 +116,32 @@ def _title_chars(fig_width_in: float, fontsize: float) -> int:
     return max(30, int(fig_width_in * 72 / (fontsize * 0.6)))
 
 
+def fit_title(title: str, fig_width_in: float, fontsize: float) -> str:
+    """``title`` on as few lines as fit a figure this wide in bold type, no end cut off: broken
+    before a '(' and after a ';' where it can be (the lines as even as possible), else at
+    spaces."""
+    import itertools
+    import re
+    import textwrap
+
+    chars = max(20, int(fig_width_in * 72 / (fontsize * 0.62)))
+    if len(title) <= chars:
+        return title
+    parts = [p for p in re.split(r" (?=\()|(?<=;) ", title) if p]
+    for k in range(2, len(parts) + 1):
+        best: list[str] | None = None
+        for cuts in itertools.combinations(range(1, len(parts)), k - 1):
+            bounds = (0, *cuts, len(parts))
+            lines = [" ".join(parts[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+            if max(map(len, lines)) <= chars and (
+                best is None or max(map(len, lines)) < max(map(len, best))
+            ):
+                best = lines
+        if best is not None:
+            return "\n".join(best)
+    return "\n".join(textwrap.wrap(title, chars, break_long_words=False)) or title
+
+
 # --- the decision boundary ----------------------------------------------------------------------
 
 
@@ -336,6 +362,9 @@ def _series(metrics: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _step_limits(ax: Axes, metrics: pd.DataFrame, xmax: float | None) -> None:
+    """The step axis: every logged step, whole-number ticks only (no step 0.2)."""
+    from matplotlib.ticker import MaxNLocator
+
     steps = metrics["step"].to_numpy(dtype=float) if len(metrics) else np.zeros(1)
     lo = float(steps.min())
     hi = float(max(steps.max(), xmax if xmax is not None else -np.inf))
@@ -343,6 +372,26 @@ def _step_limits(ax: Axes, metrics: pd.DataFrame, xmax: float | None) -> None:
         hi = lo + 1.0
     pad = 0.02 * (hi - lo)
     ax.set_xlim(lo - pad, hi + pad)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
+
+
+MIN_REL_SPAN = 0.02  # a linear loss axis spans at least this fraction of its largest value
+
+
+def _plain_y(ax: Axes, y: np.ndarray) -> None:
+    """A linear y axis in plain numbers: no offset ('1e-7 + 2.5e-1'), and at least MIN_REL_SPAN
+    of the values' size tall, so values that differ in the 7th digit are drawn together, not at
+    opposite ends of the axis."""
+    y = y[np.isfinite(y) & (np.abs(y) <= PLOT_MAX)]
+    if y.size:
+        lo, hi = float(y.min()), float(y.max())
+        need = MIN_REL_SPAN * max(abs(lo), abs(hi))
+        if 0 < need and hi - lo < need:
+            mid = (lo + hi) / 2
+            ax.set_ylim(mid - need / 2 - 0.05 * need, mid + need / 2 + 0.05 * need)
+        if 1e-3 <= max(abs(lo), abs(hi)) < 1e6:  # else a ×1e-7 multiplier reads better
+            ax.ticklabel_format(axis="y", style="plain")
+    ax.ticklabel_format(axis="y", useOffset=False)
 
 
 def _few(metrics: pd.DataFrame) -> dict[str, Any]:
@@ -502,6 +551,9 @@ def draw_loss(
         _empty_note(ax, "no finite loss values")
     if log:
         _log_y(ax, loss)
+    else:
+        both = [_series(metrics, c)[1] for c in lines]
+        _plain_y(ax, np.concatenate(both) if both else loss)
     if with_penalty and reg is not None:
         right = ax.twinx()
         ax.set_zorder(right.get_zorder() + 1)  # main curves and legend above the penalty's
@@ -512,6 +564,8 @@ def draw_loss(
             lines["reg_loss"] = line
         if reg_log:
             _log_y(right, reg)
+        else:
+            _plain_y(right, reg)
         color = SERIES_STYLE["reg_loss"]["color"]
         right.set_ylabel("penalty" + (" (log scale)" if reg_log else ""), color=color)
         right.tick_params(axis="y", colors=color, labelsize=8)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..compare import RUN_COLORS
 from ..plots import LOG_SPAN, PLOT_MAX
-from .read import show
+from .read import RunView, show
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -97,6 +97,25 @@ class ValueColors:
         cb.set_label(self.name + (" (log scale)" if self.log else ""))
 
 
+def _luminance(rgb: Sequence[float]) -> float:
+    """WCAG relative luminance of an sRGB colour (channels 0-1)."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def readable(color: str, contrast: float = 4.5) -> str:
+    """``color`` darkened (same hue) until text in it has at least ``contrast``:1 against white,
+    WCAG's bar for normal text: pale yellow-green and light orange become olive and brown."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    r, g, b = to_rgb(color)
+    for _ in range(40):
+        if 1.05 / (_luminance((r, g, b)) + 0.05) >= contrast:
+            break
+        r, g, b = r * 0.93, g * 0.93, b * 0.93
+    return to_hex((r, g, b))
+
+
 # --- axes ---------------------------------------------------------------------------------------
 
 
@@ -137,14 +156,53 @@ def note(ax: Axes, text: str) -> None:
     )
 
 
+SCI_FROM = 1e6  # numbers this large or larger are written in scientific notation
+
+
 def fmt(v: float | int | None, digits: int = 4) -> str:
-    """A number for a table or a sentence: 0.0163, 12, 1.2e-05; '–' when unknown."""
+    """A number for a table or a sentence: 0.0163, 12, 1834, 1.2e-05, 4.7e+250 (scientific
+    notation only past SCI_FROM, or when tiny); '–' when unknown. Integers (steps) stay whole."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return str(int(v))
-    return f"{float(v):.{digits}g}"
+        return str(int(v)) if abs(int(v)) < SCI_FROM else f"{float(v):.{digits}g}"
+    x = float(v)
+    text = f"{x:.{digits}g}"
+    if "e+" in text and abs(x) < SCI_FROM:  # 1834.2 -> 1834, not 1.834e+03
+        whole = f"{x:.0f}"
+        return whole if abs(float(whole)) < SCI_FROM else f"{x:.{digits}g}"
+    return text
+
+
+def fmt_ratio(v: float | None) -> str:
+    """A loss ratio with its sign: 11.8×, 47.3×, 3.2e+250×; '–' when unknown."""
+    return "–" if v is None or not math.isfinite(v) else fmt(v, 3) + "×"
 
 
 def fmt_acc(v: float | None) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v:.3f}"
+
+
+CAUSE_TEXT = {
+    "non-finite loss": "a non-finite loss",
+    "non-finite gradient": "a non-finite gradient",
+    "non-finite weights": "non-finite weights",
+    "non-finite after the last step": "a non-finite loss or weights after the last step",
+    "unknown": "metrics.csv does not show why",
+}
+
+
+def cause_text(cause: str | None, limit: float | None, loss: float | None = None) -> str:
+    """A divergence cause (read.DIVERGE_CAUSES) in words; with ``loss``, the loss that did it."""
+    if cause == "above":
+        bound = f" = {fmt(limit)}" if limit is not None else ""
+        if loss is None:
+            return f"the loss rose above `train.diverge_above`{bound}"
+        return f"a loss of {fmt(loss)}, above `train.diverge_above`{bound}"
+    return CAUSE_TEXT.get(cause or "unknown", CAUSE_TEXT["unknown"])
+
+
+def divergence_reason(run: RunView) -> str:
+    """Why a diverged run stopped: 'a loss of 1434, above `train.diverge_above` = 100', or
+    'a non-finite loss' (gradient, weights, ...)."""
+    return cause_text(run.diverge_cause, run.diverge_limit, run.diverge_loss)

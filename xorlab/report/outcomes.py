@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import plots
-from .figs import BLOWUP_COLOR, DIVERGE_COLOR, STATUS_COLORS, WIDTH, note
+from .figs import BLOWUP_COLOR, DIVERGE_COLOR, STATUS_COLORS, WIDTH, note, readable
 from .points import Plan, Point
 from .read import SPIKE_RATIO, Member, load_network, show
 
@@ -89,11 +89,9 @@ def boundaries_figure(plan: Plan) -> tuple[Figure | None, int, list[str]]:
         if any(len(p.members) > 1 for p in points)
         else "one per member"
     )
-    fig.suptitle(
-        f"Decision boundaries after training ({seeds}; red: class 0, blue: class 1)",
-        fontsize=12,
-        fontweight="bold",
-    )
+    title = f"Decision boundaries after training ({seeds}; red: class 0, blue: class 1)"
+    width = float(fig.get_figwidth())
+    fig.suptitle(plots.fit_title(title, width, 12), fontsize=12, fontweight="bold")
     return fig, left_out, problems
 
 
@@ -112,7 +110,7 @@ def _short(v: Any) -> str:
 
 def _key_color(plan: Plan, key: str | None, value: Any) -> str:
     if plan.color is not None and key == plan.color.key:
-        return plan.color(value)
+        return readable(plan.color(value))
     return "#111111"
 
 
@@ -217,10 +215,13 @@ def divergence_figure(plan: Plan) -> tuple[Figure | None, int]:
     ax.set_yticks(range(len(shown)), [p.label for p in shown], fontsize=9)
     if plan.color is not None:
         for lab, p in zip(ax.get_yticklabels(), shown):
-            lab.set_color(plan.color(p.values.get(plan.color.key)))
+            lab.set_color(readable(plan.color(p.values.get(plan.color.key))))
     ax.set_ylim(len(shown) - 0.5, -0.5)
     if events and float(np.median(events)) < 0.05 * total:
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_xscale("symlog", linthresh=1, linscale=0.25)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))  # steps: 1, 10
         ax.set_xlabel("training step (log scale)")
     else:
         ax.set_xlabel("training step")
@@ -243,6 +244,17 @@ def divergence_figure(plan: Plan) -> tuple[Figure | None, int]:
             )
         )
     if any(m.run.diverged_at is not None for p in shown for m in p.members):
+        causes = {
+            "above" if m.run.diverge_cause == "above" else "non-finite"
+            for p in shown
+            for m in p.members
+            if m.run.diverged_at is not None and m.run.diverge_cause not in (None, "unknown")
+        }
+        why = {
+            frozenset(): "diverged",
+            frozenset({"above"}): "diverged (loss above train.diverge_above)",
+            frozenset({"non-finite"}): "diverged (a non-finite value)",
+        }.get(frozenset(causes), "diverged (non-finite, or loss above train.diverge_above)")
         handles.append(
             Line2D(
                 [],
@@ -251,7 +263,7 @@ def divergence_figure(plan: Plan) -> tuple[Figure | None, int]:
                 marker="X",
                 color=DIVERGE_COLOR,
                 ms=8,
-                label="diverged (non-finite or above diverge_above)",
+                label=why,
             )
         )
     fig.legend(

@@ -17,7 +17,7 @@ import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,12 @@ class RunView:
     error: str | None = None  # the last line of error.txt
     problems: list[str] = field(default_factory=list)
     first_blowup: int | None = None  # step where the loss first blew up
+    first_ratio: float | None = None  # loss / running minimum at that step
     max_ratio: float | None = None  # largest loss / running minimum before it
+    max_step: int | None = None  # the step of that largest ratio
+    diverge_cause: str | None = None  # diverged: "non-finite loss" (etc.) or "above"
+    diverge_loss: float | None = None  # "above": the loss that crossed the threshold
+    diverge_limit: float | None = None  # "above": train.diverge_above
 
     def final(self, key: str) -> float | None:
         block = (self.summary or {}).get("final")
@@ -104,11 +109,17 @@ def _json(path: Path, problems: list[str]) -> dict[str, Any] | None:
         return None
     try:
         obj = read_json(path)
-    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        problems.append(f"{path.name} cannot be read")
+    except json.JSONDecodeError as exc:
+        problems.append(f"{path.name}: not valid JSON (line {exc.lineno})")
+        return None
+    except UnicodeDecodeError:
+        problems.append(f"{path.name}: not UTF-8 text")
+        return None
+    except (OSError, ValueError) as exc:
+        problems.append(f"{path.name}: cannot read ({getattr(exc, 'strerror', None) or exc})")
         return None
     if not isinstance(obj, dict):
-        problems.append(f"{path.name} is not a JSON object")
+        problems.append(f"{path.name}: expected an object, got {type(obj).__name__}")
         return None
     return obj
 
@@ -159,8 +170,10 @@ def read_run(path: Path, label: str | None = None) -> RunView:
         problems.append("config.yaml is missing")
     view.summary = _json(path / "summary.json", problems)
     status = "unfinished" if view.summary is None else str(view.summary.get("status"))
-    if status not in ("completed", "diverged", "interrupted", "failed", "unfinished"):
-        problems.append(f"summary.json has an unknown status {status!r}")
+    if view.summary is None and (path / "summary.json").exists():
+        status = "damaged"  # there, but unreadable: not a run still going
+    elif status not in ("completed", "diverged", "interrupted", "failed", "unfinished"):
+        problems.append(f"summary.json: unknown status {status!r}")
         status = "damaged"
     view.status = status
     view.metrics = _metrics(
@@ -176,22 +189,79 @@ def read_run(path: Path, label: str | None = None) -> RunView:
     elif status == "failed":
         msg = (view.summary or {}).get("error")
         view.error = str(msg) if msg else None
-    view.first_blowup, view.max_ratio = blowup(view.column("step"), view.column("loss"))
+    b = blowup(view.column("step"), view.column("loss"))
+    view.first_blowup, view.first_ratio, view.max_ratio, view.max_step = b
+    if status == "diverged":
+        view.diverge_cause, view.diverge_loss = divergence_cause(view)
+        limit = view.flat.get("train.diverge_above")
+        view.diverge_limit = _float(limit) if view.diverge_cause == "above" else None
     return view
 
 
-def blowup(steps: np.ndarray, loss: np.ndarray) -> tuple[int | None, float | None]:
-    """(first step whose loss is above SPIKE_RATIO x the lowest loss before it, the largest such
-    ratio); non-finite losses are the trainer's divergence and are not counted here."""
+class Blowup(NamedTuple):
+    first_step: int | None  # the first step whose loss is above SPIKE_RATIO x the lowest before
+    first_ratio: float | None  # its ratio
+    max_ratio: float | None  # the largest ratio (at least 1), blown up or not
+    max_step: int | None  # where it came
+
+
+def blowup(steps: np.ndarray, loss: np.ndarray) -> Blowup:
+    """Where the loss first rose above SPIKE_RATIO x the lowest loss before it, and by how much;
+    and the largest such ratio with its step. Non-finite losses are the trainer's divergence and
+    are not counted here."""
     keep = np.isfinite(loss) & (loss > 0)
     steps, loss = steps[keep], loss[keep]
     if loss.size < 2:
-        return None, None
+        return Blowup(None, None, None, None)
     running_min = np.minimum.accumulate(loss)[:-1]  # (n-1,) lowest loss before each step
     ratio = loss[1:] / running_min  # (n-1,)
     hits = np.flatnonzero(ratio > SPIKE_RATIO)
-    first = int(steps[1:][hits[0]]) if hits.size else None
-    return first, float(max(ratio.max(), 1.0))
+    first, first_ratio = None, None
+    if hits.size:
+        first, first_ratio = int(steps[1:][hits[0]]), float(ratio[hits[0]])
+    top = int(np.argmax(ratio))
+    if ratio[top] <= 1.0:  # never rose: the ratio is 1, at no step in particular
+        return Blowup(first, first_ratio, 1.0, None)
+    return Blowup(first, first_ratio, float(ratio[top]), int(steps[1:][top]))
+
+
+DIVERGE_CAUSES = (
+    "above",  # a finite loss above train.diverge_above
+    "non-finite loss",
+    "non-finite gradient",
+    "non-finite weights",
+    "non-finite after the last step",  # the trainer's check of the final loss and weights
+    "unknown",  # no metrics row at diverged_at (metrics.csv missing or damaged)
+)
+
+
+def divergence_cause(view: RunView) -> tuple[str, float | None]:
+    """Why a diverged run stopped (one of DIVERGE_CAUSES), from its metrics row at
+    ``diverged_at``: ("above", the loss) when every value there is finite and the loss is above
+    ``train.diverge_above``."""
+    df, at = view.metrics, view.diverged_at
+    row = df[df["step"] == at] if at is not None and "loss" in df else df.iloc[0:0]
+    if not len(row):
+        last = at is not None and at == view.steps_done == view.steps_total
+        return ("non-finite after the last step" if last else "unknown"), None
+
+    def finite(cols: list[str]) -> bool:
+        vals = pd.to_numeric(row[cols].iloc[-1], errors="coerce").to_numpy(dtype=float)
+        return bool(np.isfinite(vals).all())
+
+    if not finite(["loss"]):
+        return "non-finite loss", None
+    grads = [c for c in df.columns if c == "grad_norm" or c.startswith("grad_norm_")]
+    if grads and not finite(grads):
+        return "non-finite gradient", None
+    weights = [c for c in df.columns if c.startswith("weight_norm_")]
+    if weights and not finite(weights):
+        return "non-finite weights", None
+    loss = float(pd.to_numeric(row["loss"].iloc[-1], errors="coerce"))
+    limit = _float(view.flat.get("train.diverge_above"))
+    if limit is not None and loss > limit:
+        return "above", loss
+    return "unknown", None
 
 
 def load_network(view: RunView) -> tuple[Params, Dataset, NetSpec] | str:

@@ -19,9 +19,11 @@ from .doc import Doc, Section, Table
 from .figs import (
     BLOWUP_COLOR,
     DIVERGE_COLOR,
+    divergence_reason,
     finite_xy,
     fmt,
     fmt_acc,
+    fmt_ratio,
     log_y,
     note,
     wants_log,
@@ -61,8 +63,8 @@ def status_sentence(run: RunView) -> str:
     if s == "completed":
         head = f"**Completed** {steps}{took}."
     elif s == "diverged":
-        head = f"**Diverged** at step {fmt(run.diverged_at)} (a non-finite value, or a loss "
-        head += f"above `train.diverge_above`, stopped training after {steps}{took})."
+        head = f"**Diverged** at step {fmt(run.diverged_at)} ({divergence_reason(run)}); "
+        head += f"training stopped after {steps}{took}."
     elif s == "failed":
         head = "**Failed**" + (f": `{run.error}`." if run.error else " (no error message).")
     elif s == "interrupted":
@@ -72,6 +74,9 @@ def status_sentence(run: RunView) -> str:
         head += f"{len(run.metrics)} metric rows so far."
     elif s == "pending":
         head = "**Not started.**"
+    elif s == "damaged":
+        bad = [p for p in run.problems if p.startswith("summary.json")]
+        head = "**Damaged**: " + ("; ".join(bad) if bad else "a file cannot be read") + "."
     else:
         head = f"**{s}**."
     parts = [head]
@@ -85,17 +90,29 @@ def status_sentence(run: RunView) -> str:
             text += f" (best train accuracy {fmt_acc(best['train_acc'])}"
             text += f" at step {best.get('step')})"
         parts.append(text + ".")
-    if run.first_blowup is not None:
-        parts.append(
-            f"The loss **blew up** at step {run.first_blowup}: it rose to "
-            f"{run.max_ratio:.0f}× the lowest value reached before (more than {SPIKE_RATIO:g}× "
-            "counts as a blow-up)."
+    parts.append(blowup_sentence(run))
+    return " ".join(p for p in parts if p)
+
+
+def blowup_sentence(run: RunView) -> str:
+    """The first blow-up with its own ratio, and the largest rise with its own step."""
+    rule = f"(more than {SPIKE_RATIO:g}× counts as a blow-up)"
+    if run.first_blowup is None:
+        if run.max_ratio is None:
+            return ""
+        return (
+            f"No blow-up: the loss never rose above {fmt_ratio(run.max_ratio)} its running minimum."
         )
-    elif run.max_ratio is not None:
-        parts.append(
-            f"No blow-up: the loss never rose above {run.max_ratio:.2g}× its running minimum."
-        )
-    return " ".join(parts)
+    first = (
+        f"The loss **blew up** at step {run.first_blowup}: it rose to "
+        f"{fmt_ratio(run.first_ratio)} the lowest value reached before {rule}"
+    )
+    if run.max_step is None or run.max_step == run.first_blowup:
+        return first + "."
+    return (
+        f"{first}. The largest rise came at step {run.max_step}: "
+        f"{fmt_ratio(run.max_ratio)} the lowest value before it."
+    )
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -261,7 +278,8 @@ def run_doc(run: RunView) -> Doc:
     intro = doc.section("")
     intro.para(status_sentence(run))
     for p in run.problems:
-        intro.note(p)
+        if not (run.status == "damaged" and p.startswith("summary.json")):  # said just above
+            intro.note(p)
     has_curves = len(run.metrics) > 0 and "loss" in run.metrics
     net = load_network(run)
     grid, data = None, None

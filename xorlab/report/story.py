@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from .figs import fmt, fmt_acc
-from .points import Plan, Point, is_bad, metric_value
+from .figs import cause_text, fmt, fmt_acc
+from .points import FINISHED, Plan, Point, is_bad, metric_value
 from .read import SPIKE_RATIO, Member, SweepView, show
 
 SECTION_KNOBS = ("optim.schedule", "optim.clip", "regularization")  # changed as one setting
 IGNORED_PREFIXES = ("plots.", "name")
 INACTIVE = ("none", "constant")  # a section kind whose other keys have no effect
+STATUS_WORDS = {"pending": "not started", "unfinished": "unfinished (no summary.json)"}
 MAX_STORY_POINTS = 12  # variants told one by one; more are summarised per axis
 
 
@@ -73,6 +74,21 @@ def outcome(p: Point) -> str:
     return "; ".join(parts) + "; " + tail
 
 
+def divergence_causes(members: list[Member]) -> str:
+    """Why members diverged, counted: 'all 5: the loss rose above `train.diverge_above` = 100',
+    or '2: a non-finite loss; 3: the loss rose above `train.diverge_above` = 100'."""
+    counts: dict[str, int] = {}
+    limits = {m.run.diverge_limit for m in members if m.run.diverge_cause == "above"}
+    limit = next(iter(limits)) if len(limits) == 1 else None
+    for m in members:
+        cause = cause_text(m.run.diverge_cause, limit)
+        counts[cause] = counts.get(cause, 0) + 1
+    if len(counts) == 1:
+        ((cause, n),) = counts.items()
+        return f"all {n}: {cause}" if n > 1 else cause
+    return "; ".join(f"{n}: {cause}" for cause, n in counts.items())
+
+
 def knob(key: str) -> str:
     for k in SECTION_KNOBS:
         if key.startswith(k + "."):
@@ -123,9 +139,11 @@ def story(pl: Plan) -> Story:
     n_done = sum(len(p.finished) for p in points)
     n_bad = sum(len(p.bad) for p in points)
     if n_bad:
+        diverged = [m for p in points for m in p.diverged]
+        how = f" ({divergence_causes(diverged)})" if diverged else ""
         out.append(
             f"**{n_bad} of {n_done}** finished members blew up (the loss rose above "
-            f"{SPIKE_RATIO:g}× the lowest value it had reached) or diverged (a non-finite value)."
+            f"{SPIKE_RATIO:g}× the lowest value it had reached) or diverged{how}."
         )
     elif n_done:
         who = "The finished member" if n_done == 1 else f"None of the {n_done} finished members"
@@ -164,15 +182,24 @@ def setup_sentence(view: SweepView, points: list[Point]) -> str:
     if len(seeds) > 1:
         dims.append(f"{len(seeds)} seeds")
     steps = sorted({m.run.steps_total for m in view.members if m.run.steps_total is not None})
-    text = f"This sweep trained **{n}** network{'s' * (n != 1)}"
+    trained = sum(m.run.status in FINISHED for m in view.members)
+    nets = f"network{'s' * (n != 1)}"
+    if trained == n:
+        text = f"This sweep trained **{n}** {nets}"
+    else:  # stopped early, or members failed: say what was actually trained
+        text = f"This sweep has **{n}** {nets}"
     if dims:
         text += ": " + " × ".join(dims)
     if len(steps) == 1:
-        text += f", {steps[0]} steps each"
+        text += f", {steps[0]} step{'s' * (steps[0] != 1)} each"
+    if trained != n:
+        text += f"; **{trained}** of them trained to the end (completed or diverged)"
     order = ("completed", "diverged", "failed", "interrupted", "unfinished", "pending", "damaged")
     counts = {s: sum(m.run.status == s for m in view.members) for s in order}
-    text += ". Status: " + ", ".join(f"{c} {s}" for s, c in counts.items() if c) + "."
-    return text
+    text += ". Status: " + ", ".join(
+        f"{c} {STATUS_WORDS.get(s, s)}" for s, c in counts.items() if c
+    )
+    return text + "."
 
 
 def _and(words: list[str]) -> str:

@@ -10,6 +10,7 @@ and split what).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from .figs import (
     fmt,
     log_y,
     note,
+    readable,
     wants_log,
 )
 from .points import FINISHED, Plan, Point, metric_value
@@ -83,7 +85,52 @@ def _grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / ncols), ncols
 
 
-def _draw_point(ax: Axes, p: Point, color: str, log: bool, *, lw: float = 1.8) -> bool:
+LINE_STYLES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (6, 1.5, 1, 1.5, 1, 1.5)), (0, (9, 3)))
+
+
+@dataclass
+class LineStyles:
+    """How lines of one colour in one panel are told apart: the axes neither the colour nor the
+    panel shows, one line style per combination of their values (its legend label)."""
+
+    keys: list[str]  # the axes the line styles stand for
+    styles: dict[str, Any]  # a combination's label ("reg.strength=0, hidden=[3]") -> line style
+    merged: int = 0  # combinations, when there are too many to draw apart (all drawn solid)
+
+    def label(self, plan: Plan, p: Point) -> str:
+        return ", ".join(f"{plan.name(k)}={show(p.values.get(k))}" for k in self.keys)
+
+    def __call__(self, plan: Plan, p: Point) -> Any:
+        return self.styles.get(self.label(plan, p), "-")
+
+
+def line_styles(plan: Plan, panels: list[tuple[str, list[Point]]]) -> LineStyles:
+    """A line style per combination of the other axes, when a panel holds two points that the
+    colour does not tell apart; none needed otherwise."""
+    color = plan.color
+    tie = set(plan.view.part("zip"))
+    shown = {color.key if color is not None else None, plan.facet}
+    if shown & tie:  # zipped keys move with the key that is shown
+        shown |= tie
+    keys = [a for a in plan.view.axes if a not in shown]
+    alike = any(
+        len(group) != len({show(p.values.get(color.key)) if color else "" for p in group})
+        for _, group in panels
+    )
+    if not keys or not alike:
+        return LineStyles([], {})
+    out = LineStyles(keys, {})
+    combos = list(dict.fromkeys(out.label(plan, p) for _, group in panels for p in group))
+    if len(combos) > len(LINE_STYLES):
+        out.merged = len(combos)
+        return out
+    out.styles = dict(zip(combos, LINE_STYLES))
+    return out
+
+
+def _draw_point(
+    ax: Axes, p: Point, color: str, log: bool, *, lw: float = 1.8, ls: Any = "-"
+) -> bool:
     """A point's median loss with its band and x marks where members diverged."""
     curves = [_curve(m) for m in p.members]
     xs, med, lo, hi = median_band(curves, log)
@@ -91,7 +138,7 @@ def _draw_point(ax: Axes, p: Point, color: str, log: bool, *, lw: float = 1.8) -
         return False
     if sum(1 for x, y in curves if np.isfinite(y).any()) > 1:
         ax.fill_between(xs, lo, hi, color=color, alpha=0.18, lw=0)
-    ax.plot(xs, med, color=color, lw=lw, zorder=3)
+    ax.plot(xs, med, color=color, lw=lw, ls=ls, zorder=3)
     for m in p.diverged:
         x, y = finite_xy(*_curve(m), log=log)
         if x.size:
@@ -123,6 +170,7 @@ def loss_figure(plan: Plan) -> Figure:
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     every = np.concatenate([m.run.column("loss") for m in plan.view.members] + [np.zeros(0)])
     log = wants_log(every)
+    styles = line_styles(plan, panels)
     for ax, (title, group) in zip(axes, panels):
         if solo:
             for other in points:
@@ -130,7 +178,13 @@ def loss_figure(plan: Plan) -> Figure:
                     xs, med, _, _ = median_band([_curve(m) for m in other.members], log)
                     ax.plot(xs, med, color=GHOST_COLOR, lw=1.0, zorder=1)
         drawn = [
-            _draw_point(ax, p, color(p.values.get(color.key)) if color else "#333333", log)
+            _draw_point(
+                ax,
+                p,
+                color(p.values.get(color.key)) if color else "#333333",
+                log,
+                ls=styles(plan, p),
+            )
             for p in group
         ]
         if not any(drawn):
@@ -174,6 +228,18 @@ def loss_figure(plan: Plan) -> Figure:
     if handles:
         legend_title = color.name if color is not None and not solo else None
         fig.legend(handles=handles, loc="outside right upper", fontsize=9, title=legend_title)
+    if styles.styles:
+        style_handles = [
+            Line2D([], [], color="#444444", lw=1.8, ls=ls, label=lab)
+            for lab, ls in styles.styles.items()
+        ]
+        fig.legend(
+            handles=style_handles,
+            loc="outside right lower",
+            fontsize=9,
+            title=", ".join(plan.name(k) for k in styles.keys),
+            handlelength=3.2,
+        )
     if color is not None and not solo:
         color.colorbar(fig, axes[: len(panels)].tolist())
     what = "median over seeds" if seeds > 1 else "one line per member"
@@ -181,7 +247,17 @@ def loss_figure(plan: Plan) -> Figure:
     if solo:
         split = f", one panel per {plan.name(facet)} (the others in grey)"
     by = f", coloured by {color.name}" if color is not None and not solo else ""
-    fig.suptitle(f"Loss per step ({what}){by}{split}", fontsize=12, fontweight="bold")
+    title = f"Loss per step ({what}){by}{split}"
+    if styles.styles:  # the second line: what the line styles stand for
+        title = f"Loss per step ({what}){split}\n{by[2:]}, line style by "
+        title += " and ".join(plan.name(k) for k in styles.keys)
+    if styles.merged:
+        title += (
+            f"\nlines of one colour in a panel differ in "
+            f"{' and '.join(plan.name(k) for k in styles.keys)} ({styles.merged} combinations, "
+            "too many to tell apart: drawn alike)"
+        )
+    fig.suptitle(title, fontsize=12, fontweight="bold")
     return fig
 
 
@@ -197,15 +273,38 @@ def _cmap(plan: Plan) -> str:
 
 
 def _norm(values: np.ndarray) -> Any:
+    """(norm, log scale?) for a colour scale over the values a plot can show: finite and at most
+    PLOT_MAX in size (the axis maths of larger ones overflows); larger ones get the colour of the
+    top of the scale (see ``_extend``)."""
     from matplotlib.colors import LogNorm, Normalize
 
-    fin = values[np.isfinite(values)]
+    fin = values[np.isfinite(values) & (np.abs(values) <= PLOT_MAX)]
     if not fin.size:
         return Normalize(0, 1), False
     if wants_log(fin) and (fin > 0).all():
         return LogNorm(float(fin.min()), float(fin.max())), True
     lo, hi = float(fin.min()), float(fin.max())
     return Normalize(lo, hi if hi > lo else lo + 1e-12), False
+
+
+def _extend(values: np.ndarray, norm: Any) -> str:
+    """'max' when some value lies above the colour scale (shown as its top colour), or 'neither'."""
+    fin = values[np.isfinite(values)]
+    return "max" if norm.vmax is not None and (fin > norm.vmax).any() else "neither"
+
+
+def _onto_scale(values: np.ndarray, norm: Any) -> np.ndarray:
+    """Finite values clipped to just outside the colour scale, so that those beyond it take its
+    end colours and no colour lookup overflows (1e296 on a scale that ends at 1e3); NaN stays."""
+    lo, hi = float(norm.vmin), float(norm.vmax)
+    if norm.__class__.__name__ == "LogNorm":
+        below, above = lo / 2, hi * 2
+    else:
+        below, above = lo - (hi - lo), hi + (hi - lo)
+    out = values.astype(float).copy()
+    fin = np.isfinite(out)
+    out[fin] = np.clip(out[fin], below, above)
+    return out
 
 
 def _cell_text(vals: list[float], members: list[Member], metric: str) -> str:
@@ -253,6 +352,8 @@ def heatmap_figure(plan: Plan) -> Figure | None:
 
     cmap = matplotlib.colormaps[_cmap(plan)].with_extremes(bad="#eeeeee")
     norm, log = _norm(Z)
+    extend = _extend(Z, norm)
+    Z = _onto_scale(Z, norm)
     w = min(WIDTH, max(6.0, 1.15 * len(xv) + 3.2))
     h = min(9.0, max(3.0, 0.62 * len(yv) + 2.2))
     fig = plots.new_figure(w, h)
@@ -278,7 +379,7 @@ def heatmap_figure(plan: Plan) -> Figure | None:
     ax.set_xlabel(plan.name(plan.x))
     ax.set_ylabel(plan.name(plan.y) if plan.y else "")
     ax.tick_params(length=0)
-    cb = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
+    cb = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02, extend=extend)
     cb.set_label(metric.label + (" (log scale)" if log else ""))
     seeds = "median over the members in each cell" if _multi(cells) else "one member per cell"
     better = "lower is better" if metric.lower_is_better else "higher is better"
@@ -303,7 +404,7 @@ def _color_ticks(plan: Plan, labels: list[Any], values: list[Any], key: str | No
     if plan.color is None or key != plan.color.key or plan.color.continuous:
         return
     for lab, v in zip(labels, values):
-        lab.set_color(plan.color(v))
+        lab.set_color(readable(plan.color(v)))
         lab.set_fontweight("bold")
 
 
@@ -335,6 +436,8 @@ def scatter_figure(plan: Plan) -> Figure:
     keep = np.isfinite(x) & np.isfinite(y)
     x, y, z, d = x[keep], y[keep], z[keep], d[keep]
     norm, log = _norm(z)
+    extend = _extend(z, norm)
+    z = _onto_scale(z, norm)
     cmap = matplotlib.colormaps[_cmap(plan)]
     ok = np.isfinite(z)
     sc = ax.scatter(x[ok], y[ok], c=z[ok], cmap=cmap, norm=norm, s=60, edgecolors="#333333", lw=0.5)
@@ -355,7 +458,7 @@ def scatter_figure(plan: Plan) -> Figure:
     ax.set_xlabel(plan.name(plan.x))
     ax.set_ylabel(plan.name(plan.y) if plan.y else "")
     ax.grid(True, alpha=0.3)
-    cb = fig.colorbar(sc, ax=ax, shrink=0.9)
+    cb = fig.colorbar(sc, ax=ax, shrink=0.9, extend=extend)
     cb.set_label(metric.label + (" (log scale)" if log else ""))
     by = plan.name(plan.x) + (f" and {plan.name(plan.y)}" if plan.y else "")
     fig.suptitle(f"{metric.label} by {by} (one dot per member)", fontsize=12, fontweight="bold")
