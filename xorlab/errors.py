@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every control or format character escaped as Python's repr would write it
+    (newline as \\n, ESC as \\x1b, a bidi override as \\u202e), so text from a config file can
+    neither split a one-line error in two nor recolour, retitle or reorder the terminal."""
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if c.isprintable() or c == " ":
+            out.append(c)
+        elif unicodedata.category(c) in ("Zs",):  # other spaces read as spaces
+            out.append(" ")
+        else:
+            out.append(repr(c)[1:-1] if c != "'" else c)
+    return "".join(out)
 
 
 class XorlabError(Exception):
@@ -17,7 +35,7 @@ class XorlabError(Exception):
     def lines(self) -> list[str]:
         """One line per problem, ready to print: ``file: key: message``."""
         parts = [p for p in (self.file, self.key) if p]
-        return [": ".join([*parts, self.message])]
+        return [safe_text(": ".join([*parts, self.message]))]
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -35,5 +53,5 @@ class ConfigError(XorlabError):
         out = []
         for key, msg in self.problems:
             parts = [p for p in (self.file, key) if p]
-            out.append(": ".join([*parts, msg]))
+            out.append(safe_text(": ".join([*parts, msg])))
         return out
