@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -20,7 +21,7 @@ from xorlab.cli import app
 from xorlab.errors import ConfigError
 from xorlab.sweep import load_sweep
 
-from .conftest import write
+from .conftest import CONFIGS, write
 
 runner = CliRunner()
 SCRIPT = str(Path(sys.executable).parent / "xorlab")
@@ -96,7 +97,8 @@ def test_random_draws_are_seeded_and_stable(tmp_path):
 
 def test_all_kinds_multiply(tmp_path):
     body = ("variants: [{name: a}, {name: b}]\ngrid: {optim.lr: [0.1, 0.2, 0.3]}\n"
-            "zip: {train.steps: [5, 6]}\nrandom: {n: 2, params: {seed: {int: [0, 9]}}}\n"
+            "zip: {train.steps: [5, 6]}\n"
+            "random: {n: 2, params: {regularization.strength: {uniform: [0.0, 0.1]}}}\n"
             "seeds: [4, 5]\n")  # fmt: skip
     assert len(load_sweep(sweep_file(tmp_path, body)).members) == 2 * 3 * 2 * 2 * 2
 
@@ -144,6 +146,184 @@ def test_dry_run_lists_members_and_writes_nothing(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+GZ = """\
+name: gz
+config: {model: {bias: true}, train: {steps: 30}, plots: {enabled: false}}
+grid: {optim.lr: [0.1, 1.0]}
+zip: {optim.lr: [0.5, 2.0], train.steps: [40, 50]}
+"""
+TWO_AXES = "vary a key in one axis only (put a fixed value in `set:`)"
+
+
+def test_a_key_set_by_two_axes_is_exit_2_naming_the_key_and_both_axes(tmp_path):
+    # issue 16 item 1: this expanded to 4 members, 2 distinct ones twice; 0.1 and 1.0 never ran
+    p = write(tmp_path, GZ, "gz.yaml")
+    want = f"error: {p}: optim.lr: set by two axes, grid and zip; {TWO_AXES}\n"
+    for args in (("sweep", p, "--dry-run"), ("sweep", p), ("validate", p)):
+        res = (
+            invoke(*args, "--runs-dir", tmp_path / "runs") if args[0] == "sweep" else invoke(*args)
+        )
+        assert res.exit_code == 2, res.output
+        assert res.output == want
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (
+            "grid: {seed: [0, 1]}\nseeds: [0, 1]",
+            f"seed: set by two axes, grid and seeds; {TWO_AXES}",
+        ),
+        (
+            "variants: [{name: a, set: {optim.lr: 0.1}}, {name: b}]\ngrid: {optim.lr: [0.2, 0.3]}",
+            f"optim.lr: set by two axes, variants and grid; {TWO_AXES}",
+        ),
+        (
+            "grid: {optim: [{lr: 0.1}, {lr: 0.2}]}\nzip: {optim.lr: [0.3, 0.4]}",
+            f"optim.lr: set by two axes, grid (as part of optim) and zip; {TWO_AXES}",
+        ),
+        (
+            "zip: {train.steps: [5, 6]}\nrandom: {n: 2, params: {train: {choice: [{steps: 3}]}}}",
+            f"train.steps: set by two axes, zip and random (as part of train); {TWO_AXES}",
+        ),
+        (
+            "random: {n: 2, params: {seed: {int: [0, 9]}}}\nseeds: 2",
+            f"seed: set by two axes, random and seeds; {TWO_AXES}",
+        ),
+        (
+            "grid: {optim.lr: [0.1, 0.2, 0.1]}",
+            "grid.optim.lr: value 0.1 is given twice (positions 1 and 3); "
+            "each would run the same members",
+        ),
+        (
+            "grid: {optim.lr: [1, 1.0]}",  # the same number to a config
+            "grid.optim.lr: value 1.0 is given twice (positions 1 and 2); "
+            "each would run the same members",
+        ),
+        (
+            "seeds: [3, 4, 3]",
+            "seeds: seed 3 is given twice (positions 1 and 3); each would run the same members",
+        ),
+        (
+            "zip: {optim.lr: [0.1, 0.2, 0.1], train.steps: [5, 6, 5]}",
+            "zip: tuple (0.1, 5) is given twice (positions 1 and 3); "
+            "each would run the same members",
+        ),
+        ("variants: [{name: a}, {name: b}, {name: a}]", "variants: duplicate variant names: ['a']"),
+    ],
+)
+def test_axes_that_would_run_members_twice_are_exit_2(tmp_path, body, line):
+    p = sweep_file(tmp_path, body)
+    for args in (("sweep", p, "--dry-run"), ("validate", p)):
+        res = invoke(*args)
+        assert res.exit_code == 2, res.output
+        assert res.output == f"error: {p}: {line}\n"
+
+
+def test_grid_x_zip_x_seeds_expands_to_exactly_these_members(tmp_path):
+    write(tmp_path, BASE, "base.yaml")
+    body = ("base: base.yaml\nset: {optim.lr: 0.3, train.steps: 9}\n"
+            "grid: {optim.lr: [0.1, 1.0], model.hidden: [[3], [5]]}\n"
+            "zip: {regularization.strength: [0.0, 0.01], train.batch_size: [null, 10]}\n"
+            "seeds: [7, 8]\n")  # fmt: skip
+    s = load_sweep(write(tmp_path, body, "s.yaml"), ["train.steps=11", "optim.lr=9.0"])
+    want = [
+        {"optim.lr": lr, "model.hidden": h, "regularization.strength": lam,
+         "train.batch_size": bs, "seed": seed}
+        for lr in (0.1, 1.0) for h in ([3], [5]) for lam, bs in ((0.0, None), (0.01, 10))
+        for seed in (7, 8)
+    ]  # fmt: skip
+    assert [m.overrides for m in s.members] == want
+    assert [m.index for m in s.members] == list(range(16))
+    # the axes override the sweep's `set:` and `--set`; what no axis sets comes from those
+    got = [(m.config.optim.lr, m.config.model.hidden, m.config.regularization.strength,
+            m.config.train.batch_size, m.seed) for m in s.members]  # fmt: skip
+    assert got == [tuple(w.values()) for w in want]
+    assert {m.config.train.steps for m in s.members} == {11}
+    assert s.members[5].label == "005-lr=0.1,hidden=5,strength=0,batch_size=None,seed=8"
+    assert s.n_identical == 0
+
+
+def test_repeated_random_draws_are_counted(tmp_path):
+    # 5 draws from 2 widths x 2 seeds: 4 distinct members, so 6 of the 10 repeat an earlier one
+    p = sweep_file(tmp_path, "random: {n: 5, seed: 0, params: {model.hidden: {choice: [[3], [8]]}}}"
+                             "\nseeds: 2\n")  # fmt: skip
+    s = load_sweep(p)
+    assert [(m.config.model.hidden, m.seed) for m in s.members][::2] == [
+        ([3], 0), ([8], 0), ([8], 0), ([3], 0), ([8], 0)
+    ]  # fmt: skip
+    assert s.n_identical == 6
+    note = "10 members; 6 of them are identical to an earlier member (the random draws repeat)"
+    res = invoke("validate", p)
+    assert res.exit_code == 0 and res.output == f"{p}: ok (sweep 's', {note})\n", res.output
+    res = invoke("sweep", p, "--dry-run", "--runs-dir", tmp_path / "runs")
+    assert res.exit_code == 0 and res.output.endswith(f"\n{note}\n"), res.output
+
+
+def test_one_member_is_one_member(tmp_path):
+    p = sweep_file(tmp_path, "grid: {optim.lr: [0.1]}\n")
+    res = invoke("validate", p)
+    assert res.output == f"{p}: ok (sweep 's', 1 member)\n"
+    res = invoke("sweep", p, "--dry-run", "--runs-dir", tmp_path / "runs")
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("sweep s: 1 member ") and res.output.endswith("\n1 member\n")
+    assert "members" not in res.output
+
+
+def _docstring_example() -> str:
+    import xorlab.sweep
+
+    doc = xorlab.sweep.__doc__ or ""
+    block = doc.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    return "\n".join(line[4:] for line in block.splitlines())
+
+
+def _readme_yaml_blocks() -> list[str]:
+    text = (CONFIGS.parent / "README.md").read_text()
+    return [b.split("\n```", 1)[0] for b in text.split("```yaml\n")[1:]]
+
+
+def test_the_docstring_example_is_a_sweep_that_validates(tmp_path):
+    for name in ("xor_h3.yaml", "xor_h50_clip.yaml"):
+        (tmp_path / name).write_bytes((CONFIGS / name).read_bytes())
+    p = write(tmp_path, _docstring_example(), "example.yaml")
+    s = load_sweep(p)
+    assert len(s.members) == 2 * 2 * 2 * 2 * 8 * 3 and s.n_identical == 0
+    assert s.members[0].overrides.keys() == {
+        "model.hidden", "optim.lr", "model.activation", "regularization.strength", "train.steps",
+        "optim.momentum", "data.noise", "train.batch_size", "train.log_every", "seed"
+    }  # fmt: skip
+
+
+def test_every_yaml_example_in_the_readme_validates(tmp_path):
+    blocks = _readme_yaml_blocks()
+    sweeps = [b for b in blocks if "\ngrid:" in b]
+    assert len(sweeps) == 1 and len(blocks) >= 2
+    (tmp_path / "xor_h3.yaml").write_bytes((CONFIGS / "xor_h3.yaml").read_bytes())
+    (tmp_path / "sweeps").mkdir()
+    for i, block in enumerate(blocks):
+        p = write(tmp_path / "sweeps", block, f"example{i}.yaml")
+        res = invoke("validate", p)
+        assert res.exit_code == 0, res.output
+    s = load_sweep(tmp_path / "sweeps" / f"example{blocks.index(sweeps[0])}.yaml")
+    assert len(s.members) == 32 and s.n_identical == 0
+
+
+def test_the_readme_shows_the_two_axes_error_as_printed(tmp_path):
+    p = write(tmp_path, GZ, "gz.yaml")
+    line = invoke("validate", p).output.strip().replace(str(p), "gz.yaml")
+    assert "\n" + line + "\n" in (CONFIGS.parent / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["lr_vs_hidden.yaml", "random_search.yaml", "seed_study.yaml"])
+def test_the_shipped_sweeps_validate(name):
+    p = CONFIGS / "sweeps" / name
+    res = invoke("validate", p)
+    assert res.exit_code == 0, res.output
+    assert "identical" not in res.output and res.output.startswith(f"{p}: ok (sweep ")
+
+
 # --- running ------------------------------------------------------------------------------------
 
 
@@ -161,9 +341,15 @@ def test_sweep_folder_and_summary(tmp_path):
     assert doc["sweep"]["base"] == "base.yaml" and len(doc["members"]) == 2
     df = pd.read_csv(folder / "summary.csv")
     assert list(df.columns) == ["index", "run_dir", "variant", "seed", "optim.lr", "model.hidden",
-                                "status", "final_loss", "final_train_acc", "final_test_acc",
-                                "diverged_at", "wall_s"]  # fmt: skip
+                                "status", "final_loss", "final_data_loss", "final_train_acc",
+                                "final_test_acc", "diverged_at", "wall_s"]  # fmt: skip
     assert df["status"].tolist() == ["completed", "diverged"]
+    # diverged_at is a step: an integer, empty where the member did not diverge (never "5.0")
+    text = pd.read_csv(folder / "summary.csv", dtype=str, keep_default_na=False)
+    diverged_at = json.loads((folder / df["run_dir"][1] / "summary.json").read_text())[
+        "diverged_at"
+    ]
+    assert text["diverged_at"].tolist() == ["", str(diverged_at)] and isinstance(diverged_at, int)
     for run_dir in df["run_dir"]:
         assert (folder / run_dir / "metrics.csv").exists()
         assert (folder / run_dir / "summary.json").exists()
@@ -372,6 +558,136 @@ def test_resume_of_a_finished_sweep_runs_nothing(tmp_path):
     res = invoke("sweep", "--resume", folder, "-q")
     assert res.exit_code == 0, res.output
     assert before == {f: f.stat().st_mtime_ns for f in folder.rglob("metrics.csv")}
+
+
+def _mtimes(folder: Path) -> dict[Path, int]:
+    return {f: f.stat().st_mtime_ns for f in folder.rglob("*")}
+
+
+def test_resume_of_a_finished_sweep_says_nothing_is_left_and_writes_nothing(tmp_path):
+    p = sweep_file(tmp_path, "grid: {optim.lr: [0.1, 0.2]}\n")
+    runs = tmp_path / "runs"
+    assert invoke("sweep", p, "-q", "-j", "1", "--runs-dir", runs).exit_code == 0
+    folder = only(runs)
+    before = _mtimes(folder)
+    done = "0 of 2 members left: the sweep is finished, nothing to run\n"
+    res = invoke("sweep", "--resume", folder, "--dry-run")
+    assert res.exit_code == 0 and res.output == done, res.output
+    res = invoke("sweep", "--resume", folder, "-j", "1")
+    assert res.exit_code == 0 and res.output.startswith(done), res.output
+    assert _mtimes(folder) == before  # summary.csv included: it already said all of this
+    # one member left: the dry run lists only it
+    (folder / "members" / "001-lr=0.2" / "summary.json").unlink()
+    res = invoke("sweep", "--resume", folder, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("sweep s: 1 member left of 2 ")
+    assert "001-lr=0.2" in res.output and "000-lr=0.1" not in res.output
+    assert res.output.endswith("\n1 of 2 members left to run\n")
+
+
+def test_the_folders_sweep_yaml_is_a_record_not_a_sweep_file(tmp_path):
+    sched = "{optim.schedule: {kind: step, gamma: 0.5, every: 5}}"
+    p = sweep_file(
+        tmp_path, f"grid: {{model.hidden: [[3], [5]]}}\nvariants: [{{name: a, set: {sched}}}]\n"
+    )
+    runs = tmp_path / "runs"
+    assert invoke("sweep", p, "-q", "-j", "1", "--runs-dir", runs).exit_code == 0
+    folder = only(runs)
+    record = folder / "sweep.yaml"
+    text = record.read_text()
+    assert "&" not in text and "*" not in text  # no YAML anchors or aliases: people read it
+    want = (f"error: {record}: this is a sweep folder's own record, not a sweep file; to continue "
+            f"that sweep, run `xorlab sweep --resume {folder}`\n")  # fmt: skip
+    for args in (("validate", record), ("sweep", record, "--dry-run"), ("sweep", record)):
+        before = _mtimes(runs)
+        res = invoke(*args)
+        assert res.exit_code == 2, res.output
+        assert res.output == want
+        assert _mtimes(runs) == before
+    assert invoke("sweep", "--resume", folder, "--dry-run").exit_code == 0  # it still resumes
+
+
+def _summary(rows: list[tuple]) -> pd.DataFrame:
+    cols = ["index", "run_dir", "status", "final_loss", "final_data_loss", "final_train_acc",
+            "final_test_acc"]  # fmt: skip
+    return pd.DataFrame([(i, f"members/{i:03d}-m", *r) for i, r in enumerate(rows)], columns=cols)
+
+
+def _table_text(table) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(table)
+    return console.export_text()
+
+
+def test_best_table_ranks_by_data_loss_never_by_the_penalty():
+    from xorlab.commands import best_table
+
+    # member 0 has the lowest total loss only because its penalty is weaker
+    df = _summary(
+        [
+            ("completed", 0.10, 0.09, 0.9, None),
+            ("completed", 0.30, 0.05, 0.95, None),
+            ("diverged", None, None, None, None),
+            ("completed", 0.2, 0.07, 0.9, None),
+        ]
+    )
+    text = _table_text(best_table(df, n=3))
+    assert text.splitlines()[0].strip() == "best 3 of 4 by data loss"
+    order = [line.split()[1] for line in text.splitlines() if line.startswith("│")]
+    assert order == ["1", "3", "0"]
+    assert "test acc" not in text and "0.05" in text
+
+
+def test_best_table_ranks_by_test_accuracy_when_there_is_a_test_set():
+    from xorlab.commands import best_table
+
+    df = _summary(
+        [
+            ("completed", 0.1, 0.09, 0.9, 0.8),
+            ("completed", 0.3, 0.05, 0.95, 0.9),
+            ("completed", 0.2, 0.07, 0.9, 0.9),
+            ("diverged", None, None, None, None),
+        ]
+    )
+    text = _table_text(best_table(df))
+    lines = text.splitlines()
+    assert lines[0].strip() == "best 4 of 4 by test accuracy"
+    assert "test acc" in lines[2] and "data loss" in lines[2]
+    rows = [line.split("│")[1:-1] for line in lines if line.startswith("│")]
+    # ties in test accuracy go by data loss; a member without one comes last
+    assert [[c.strip() for c in r] for r in rows] == [
+        ["1", "001-m", "completed", "0.05", "0.95", "0.9"],
+        ["2", "002-m", "completed", "0.07", "0.9", "0.9"],
+        ["0", "000-m", "completed", "0.09", "0.9", "0.8"],
+        ["3", "003-m", "diverged", "-", "-", "-"],
+    ]
+
+
+def test_summary_final_data_loss_is_the_final_loss_without_the_penalty(tmp_path):
+    body = ("config: {data: {n: 40, test_fraction: 0.25}, model: {hidden: [3]}, train: {steps: 20},"
+            " plots: {enabled: false}, optim: {lr: 0.5}}\n"
+            "grid: {regularization.strength: [0.0, 0.5]}\n")  # fmt: skip
+    runs = tmp_path / "runs"
+    res = invoke("sweep", write(tmp_path, body, "s.yaml"), "-j", "1", "--runs-dir", runs)
+    assert res.exit_code == 0, res.output
+    assert "by test accuracy" in res.output and "test acc" in res.output
+    folder = only(runs)
+    df = pd.read_csv(folder / "summary.csv")
+    for _, row in df.iterrows():
+        final = dict(np.load(folder / row["run_dir"] / "final.npz"))
+        data = np.load(folder / row["run_dir"] / "data.npz")
+        X, Y = data["X_train"], data["y_train"]  # (30, 2), (30, 2)
+        h1 = 1 / (1 + np.exp(-(X @ final["W1"])))  # (30, 3), sigmoid, no biases
+        h2 = 1 / (1 + np.exp(-(h1 @ final["W2"])))  # (30, 2)
+        mse = float(((Y - h2) ** 2).sum() / (2 * len(X)))
+        assert row["final_data_loss"] == pytest.approx(mse, rel=1e-12)
+        w2 = sum(float((w**2).sum()) for w in final.values())
+        lam = row["regularization.strength"]
+        assert row["final_loss"] == pytest.approx(mse + lam / (2 * len(X)) * w2, rel=1e-12)
+    assert df["final_data_loss"][0] == df["final_loss"][0]
+    assert df["final_data_loss"][1] < df["final_loss"][1]
 
 
 def test_resume_bad_input(tmp_path):

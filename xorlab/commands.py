@@ -144,13 +144,13 @@ SWEEP_KEYS = {"base", "config", "variants", "grid", "zip", "random", "seeds"}
 
 def validate_command(file: Path) -> str:
     from . import yamlio
+    from .sweep import load_sweep, reject_folder_record
 
     raw = yamlio.load_file(file)
+    reject_folder_record(raw, file)
     if isinstance(raw, dict) and SWEEP_KEYS & set(raw):
-        from .sweep import load_sweep
-
         sweep = load_sweep(file)
-        return f"{file}: ok (sweep '{sweep.name}', {len(sweep.members)} members)"
+        return f"{file}: ok (sweep '{sweep.name}', {members_text(sweep)})"
     cfg = load_config(file)
     n_params = sum(
         (a + 1 if cfg.model.bias else a) * b
@@ -382,7 +382,7 @@ def sweep_command(
     import os
 
     from .sweep import load_sweep
-    from .sweeprun import load_for_resume, run_sweep
+    from .sweeprun import load_for_resume, members_left, run_sweep
 
     if executor not in ("local", "dask"):
         raise XorlabError(f"must be local or dask, got {executor!r}", key="--executor")
@@ -395,15 +395,27 @@ def sweep_command(
         if not resume.is_dir():
             raise XorlabError("no such sweep folder", file=str(resume))
         sweep = load_for_resume(resume)
+        left: list[int] | None = members_left(sweep, resume)
     elif sweep_file is None:
         raise XorlabError("give a SWEEP file, or --resume SWEEP_DIR", key="sweep")
     else:
         sweep = load_sweep(sweep_file, sets, max_runs=max_runs)
         check_folder_option(runs_dir, "--runs-dir")
+        left = None
+    if left is not None:
+        left_line = f"{len(left)} of {_count(len(sweep.members), 'member')} left"
+        left_line += " to run" if left else ": the sweep is finished, nothing to run"
     if dry_run:
-        console.print(members_table(sweep))
-        console.print(f"{len(sweep.members)} members")
+        if left is None:
+            console.print(members_table(sweep))
+            console.print(members_text(sweep), soft_wrap=True)
+        else:
+            if left:
+                console.print(members_table(sweep, [sweep.members[i] for i in left]))
+            console.print(left_line, soft_wrap=True)
         return EXIT_OK
+    if left is not None and not quiet:
+        console.print(left_line, soft_wrap=True)
     n_jobs = jobs or os.cpu_count() or 1
     show = not quiet and console.is_terminal
     progress = Progress(
@@ -450,31 +462,65 @@ def sweep_command(
     return EXIT_FAILED if outcome.n_failed else EXIT_OK
 
 
-def members_table(sweep: Any) -> Table:
-    t = Table(title=f"sweep {sweep.name}: {len(sweep.members)} members", title_justify="left")
+def _count(n: int, noun: str) -> str:
+    """``1 member``, ``2 members``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def members_text(sweep: Any) -> str:
+    """``24 members``, and how many of them are identical to an earlier one."""
+    text = _count(len(sweep.members), "member")
+    if sweep.n_identical:
+        verb = "is" if sweep.n_identical == 1 else "are"
+        text += (f"; {sweep.n_identical} of them {verb} identical to an earlier member "
+                 "(the random draws repeat)")  # fmt: skip
+    return text
+
+
+def members_table(sweep: Any, members: list[Any] | None = None) -> Table:
+    """The members to run: all of the sweep's, or ``members`` (what a resume has left)."""
+    shown = sweep.members if members is None else members
+    title = f"sweep {sweep.name}: {_count(len(shown), 'member')}"
+    if members is not None:
+        title += f" left of {len(sweep.members)}"
+    t = Table(title=title, title_justify="left")
     t.add_column("index", justify="right")
     t.add_column("folder")
     t.add_column("overrides")
-    for m in sweep.members:
+    for m in shown:
         sets = ", ".join(f"{k}={v}" for k, v in m.overrides.items())
         t.add_row(str(m.index), m.label, sets or "-")
     return t
 
 
 def best_table(summary: Any, n: int = 10) -> Table:
-    df = summary.sort_values("final_loss", na_position="last", kind="stable").head(n)
-    t = Table(title=f"best {min(n, len(summary))} of {len(summary)} by final loss",
-              title_justify="left")  # fmt: skip
-    for col in ("index", "member", "status", "final loss", "train acc"):
+    """The best ``n`` members: by test accuracy when they hold out a test set, else by data loss.
+
+    Never by the total loss: a sweep that varies the penalty's strength would rank its penalty.
+    Ties go by data loss, then by index."""
+    loss = "final_data_loss" if "final_data_loss" in summary else "final_loss"
+    has_test = "final_test_acc" in summary and bool(summary["final_test_acc"].notna().any())
+    if has_test:
+        keys, ascending, by = ["final_test_acc", loss], [False, True], "test accuracy"
+    else:
+        keys, ascending, by = [loss], [True], "data loss" if loss == "final_data_loss" else "loss"
+    df = summary.sort_values(keys, ascending=ascending, na_position="last", kind="stable")
+    df = df.head(n)
+    t = Table(title=f"best {min(n, len(summary))} of {len(summary)} by {by}", title_justify="left")
+    cols = ["index", "member", "status", "data loss" if loss == "final_data_loss" else "loss"]
+    cols += ["train acc", "test acc"] if has_test else ["train acc"]
+    for col in cols:
         t.add_column(col, justify="right" if col not in ("member", "status") else "left")
+
+    def num(v: Any, digits: int = 4) -> str:
+        return _fmt(None if pd.isna(v) else float(v), digits)
+
     for _, r in df.iterrows():
-        t.add_row(
-            str(r["index"]),
-            str(r["run_dir"]).removeprefix("members/"),
-            str(r["status"]),
-            _fmt(None if pd.isna(r["final_loss"]) else float(r["final_loss"])),
-            _fmt(None if pd.isna(r["final_train_acc"]) else float(r["final_train_acc"]), 3),
-        )
+        cells = [str(r["index"]), str(r["run_dir"]).removeprefix("members/"), str(r["status"]),
+                 num(r[loss]), num(r["final_train_acc"], 3)]  # fmt: skip
+        if has_test:
+            cells.append(num(r["final_test_acc"], 3))
+        t.add_row(*cells)
     return t
 
 

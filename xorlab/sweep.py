@@ -4,30 +4,33 @@ A sweep file (DESIGN.md section 2)::
 
     name: lr-vs-hidden                 # optional; default: the file's stem
     base: xor_h3.yaml                  # relative to the sweep file; or an inline `config:`
-    set: {plots.gif_frames: 0}         # overrides for every member
+    set: {plots.gif_frames: 0}         # overrides for every member; the axes override these
     variants:                          # named override sets, each optionally on its own base
       - {name: h3, set: {model.hidden: [3]}}
       - {name: clip, base: xor_h50_clip.yaml}
-    grid: {optim.lr: [0.1, 1.0], model.hidden: [[3], [50]]}   # Cartesian product
-    zip: {optim.lr: [0.1, 1.0], train.steps: [2000, 500]}     # varied together
+    grid: {optim.lr: [0.1, 1.0], model.activation: [sigmoid, tanh]}   # Cartesian product
+    zip: {regularization.strength: [0.0, 0.001], train.steps: [2000, 500]}   # varied together
     random:                            # n seeded draws
       n: 8
       seed: 0
       params:
-        optim.lr: {loguniform: [0.001, 1.0]}
-        regularization.strength: {uniform: [0.0, 0.01]}
-        model.hidden: {choice: [[3], [50]]}
-        train.steps: {int: [200, 1000]}          # inclusive
+        optim.momentum: {uniform: [0.5, 0.99]}
+        data.noise: {loguniform: [0.001, 0.1]}
+        train.batch_size: {choice: [null, 50]}
+        train.log_every: {int: [1, 10]}          # inclusive
     seeds: [0, 1, 2]                   # replicates (sets `seed`); or a count: 3 -> 0, 1, 2
 
 Members = variants x grid x zip x random x seeds, in that nesting order (seeds vary fastest), so
-one sweep file always gives the same members in the same order.
+one sweep file always gives the same members in the same order. A key (or a key and one of its
+sub-keys) may be set by one axis only, and no axis may list the same value, name or tuple twice:
+either would run some members twice and others never.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -95,6 +98,7 @@ class Sweep:
     variant_bases: dict[str, dict[str, Any]]  # variants with a base of their own
     members: list[Member]
     varied_keys: list[str]  # the columns of summary.csv that vary
+    n_identical: int = 0  # members identical to an earlier one (random draws can repeat)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -122,10 +126,24 @@ def load_sweep(
     path = Path(path)
     raw = yamlio.load_file(path)
     file = str(path)
+    reject_folder_record(raw, path)
     if not isinstance(raw, dict):
         raise ConfigError([(None, "a sweep file must be a mapping of keys")], file=file)
     return build_sweep(raw, file=file, base_dir=path.parent, default_name=path.stem,
                        overrides=overrides, max_runs=max_runs)  # fmt: skip
+
+
+RECORD_KEYS = ("sweep", "base_config", "members")  # what sweeprun writes into <sweep>/sweep.yaml
+
+
+def reject_folder_record(raw: Any, path: Path) -> None:
+    """The sweep.yaml inside a sweep folder records a sweep that ran; it is not a sweep file."""
+    if isinstance(raw, dict) and all(k in raw for k in RECORD_KEYS):
+        raise XorlabError(
+            "this is a sweep folder's own record, not a sweep file; to continue that sweep, run "
+            f"`xorlab sweep --resume {path.parent}`",
+            file=str(path),
+        )
 
 
 def build_sweep(
@@ -191,6 +209,7 @@ def build_sweep(
     axis_keys = {k for name, a in axes if name != "variants" for part in a for k in part}
     label_keys = [k for k in varied if k in axis_keys]  # variant names stand for their own sets
     members = []
+    distinct: set[str] = set()
     width = max(3, len(str(len(combos) - 1)))
     for index, combo in enumerate(combos):
         sets: dict[str, Any] = {}
@@ -205,6 +224,7 @@ def build_sweep(
         label = member_label(index, width, variant, {k: sets.get(k) for k in label_keys})
         config = cfgmod.validate(member_raw, file=f"{file}: member {index} ({label})")
         resolved = config.to_dict()
+        distinct.add(_canonical([variant, resolved]))
         varied_here = {k: get_dotted(resolved, k) for k in varied}
         members.append(
             Member(
@@ -226,6 +246,7 @@ def build_sweep(
         variant_bases=variant_bases,
         members=members,
         varied_keys=varied,
+        n_identical=len(members) - len(distinct),
     )
 
 
@@ -236,8 +257,73 @@ def get_dotted(mapping: dict[str, Any], key: str) -> Any:
     return node
 
 
+def _canonical(value: Any) -> str:
+    """One text per value as a config sees it: 1 and 1.0 alike, mapping keys in any order."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, bool) or v is None:
+            return v
+        if isinstance(v, int):
+            return float(v)
+        if isinstance(v, list | tuple):
+            return [norm(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in v.items()}
+        return v
+
+    return json.dumps(norm(value), sort_keys=True, default=str)
+
+
+def _axis_keys(spec: SweepSpec) -> list[tuple[str, str]]:
+    """(axis, dotted key) for every key an axis sets, in the file's order."""
+    keys: list[tuple[str, str]] = []
+    for v in spec.variants:
+        keys += [("variants", k) for k in v.set if ("variants", k) not in keys]
+    keys += [("grid", k) for k in spec.grid]
+    keys += [("zip", k) for k in spec.zip]
+    if spec.random is not None:
+        keys += [("random", k) for k in spec.random.params]
+    if spec.seeds is not None:
+        keys.append(("seeds", "seed"))
+    return keys
+
+
+def _check_one_axis_per_key(spec: SweepSpec, file: str) -> None:
+    """A key set by two axes would silently keep one axis's value: exit 2 instead."""
+    keys = _axis_keys(spec)
+    for i, (axis_a, a) in enumerate(keys):
+        for axis_b, b in keys[i + 1 :]:
+            if a == b:
+                where = f"{axis_a} and {axis_b}"
+            elif b.startswith(a + "."):
+                where = f"{axis_a} (as part of {a}) and {axis_b}"
+            elif a.startswith(b + "."):
+                where = f"{axis_a} and {axis_b} (as part of {b})"
+            else:
+                continue
+            key = a if len(a) >= len(b) else b
+            raise ConfigError(
+                [(key, f"set by two axes, {where}; vary a key in one axis only "
+                       "(put a fixed value in `set:`)")],
+                file=file,
+            )  # fmt: skip
+
+
+def _check_no_repeats(where: str, values: list[Any], what: str, file: str) -> None:
+    seen: dict[str, int] = {}
+    for i, v in enumerate(values):
+        first = seen.setdefault(_canonical(v), i)
+        if first != i:
+            raise ConfigError(
+                [(where, f"{what} {v!r} is given twice (positions {first + 1} and {i + 1}); "
+                         "each would run the same members")],
+                file=file,
+            )  # fmt: skip
+
+
 def _axes(spec: SweepSpec, file: str) -> list[tuple[str, list[dict[str, Any]]]]:
     """Each axis of the product: a list of override dicts (one per position on the axis)."""
+    _check_one_axis_per_key(spec, file)
     axes: list[tuple[str, list[dict[str, Any]]]] = []
     if spec.variants:
         names = [v.name for v in spec.variants]
@@ -250,6 +336,7 @@ def _axes(spec: SweepSpec, file: str) -> list[tuple[str, list[dict[str, Any]]]]:
             raise ConfigError(
                 [(f"grid.{key}", f"must be a non-empty list of values, got {values!r}")], file=file
             )
+        _check_no_repeats(f"grid.{key}", values, "value", file)
         axes.append((f"grid.{key}", [{key: v} for v in values]))
     if spec.zip:
         lengths = {}
@@ -265,15 +352,16 @@ def _axes(spec: SweepSpec, file: str) -> list[tuple[str, list[dict[str, Any]]]]:
                 [("zip", f"all lists must have one length; got {lengths}")], file=file
             )
         n = next(iter(lengths.values()))
-        axes.append(("zip", [{k: spec.zip[k][i] for k in spec.zip} for i in range(n)]))
+        tuples = [{k: spec.zip[k][i] for k in spec.zip} for i in range(n)]
+        _check_no_repeats("zip", [tuple(t.values()) for t in tuples], "tuple", file)
+        axes.append(("zip", tuples))
     if spec.random is not None:
         axes.append(("random", draw_random(spec.random, file)))
     if spec.seeds is not None:
         seeds = list(range(spec.seeds)) if isinstance(spec.seeds, int) else spec.seeds
         if not seeds:
             raise ConfigError([("seeds", "must give at least one seed")], file=file)
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError([("seeds", f"seeds repeat: {seeds}")], file=file)
+        _check_no_repeats("seeds", seeds, "seed", file)
         axes.append(("seeds", [{"seed": s} for s in seeds]))
     return axes
 

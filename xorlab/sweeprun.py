@@ -8,12 +8,14 @@ handing out members, marks the running ones ``interrupted`` and keeps everything
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import yamlio
@@ -36,6 +38,7 @@ from .population import group_configs
 from .rundir import (
     FINISHED,
     SweepFolder,
+    csv_text,
     member_row_values,
     now_iso,
     write_plots,
@@ -84,8 +87,41 @@ def sweep_yaml_text(sweep: Sweep) -> str:
     return yamlio.dumps(doc)
 
 
-def summary_frame(sweep: Sweep, folder: SweepFolder) -> pd.DataFrame:
-    """One row per member, read from the member folders on disk."""
+def final_data_loss(run_dir: Path, cfg: Config) -> float | None:
+    """The loss without its penalty of a member's final weights on its training rows.
+
+    What a sweep ranks by: the total loss would rank the penalty, whose strength a sweep may
+    vary. None when the member has no final weights or they give no finite loss."""
+    from . import nn
+    from .train import net_spec
+
+    try:
+        with np.load(run_dir / "final.npz", allow_pickle=False) as z:
+            params = {k: z[k] for k in z.files}
+        with np.load(run_dir / "data.npz", allow_pickle=False) as z:
+            X, Y = z["X_train"], z["y_train"]  # (N, 2), (N, C)
+    except (OSError, ValueError, KeyError):
+        return None
+    if X.shape[0] == 0:
+        return None
+    spec = net_spec(cfg)
+    with np.errstate(all="ignore"):
+        try:
+            _, cache = nn.forward(params, X, spec)
+            value = float(nn.data_loss(cache, Y, spec))
+        except (KeyError, ValueError):  # weights that do not fit the config: a damaged folder
+            return None
+    return value if math.isfinite(value) else None
+
+
+def summary_frame(
+    sweep: Sweep, folder: SweepFolder, data_losses: dict[int, float | None] | None = None
+) -> pd.DataFrame:
+    """One row per member, read from the member folders on disk.
+
+    ``data_losses`` caches each finished member's ``final_data_loss`` (by index) between calls,
+    so that rewriting summary.csv while members finish reads each member's weights once."""
+    cache: dict[int, float | None] = {} if data_losses is None else data_losses
     has_variants = any(m.variant for m in sweep.members)
     keys = [k for k in sweep.varied_keys if k != "seed"]
     rows = []
@@ -97,9 +133,29 @@ def summary_frame(sweep: Sweep, folder: SweepFolder) -> pd.DataFrame:
         for k in keys:
             v = m.varied.get(k)
             row[k] = yamlio.dumps(v).strip() if isinstance(v, (list, dict)) else v
-        row.update(member_row_values(folder.member_path(m.label)))
+        values = member_row_values(folder.member_path(m.label))
+        finished = values["status"] in FINISHED
+        if finished and m.index not in cache:
+            cache[m.index] = final_data_loss(folder.member_path(m.label), m.config)
+        for k, v in values.items():
+            row[k] = v
+            if k == "final_loss":
+                row["final_data_loss"] = cache.get(m.index) if finished else None
         rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if "diverged_at" in df:  # a step: an integer, empty where none (never 5.0)
+        df["diverged_at"] = df["diverged_at"].astype("Int64")
+    return df
+
+
+def members_left(sweep: Sweep, folder: Path) -> list[int]:
+    """The indices of the members a resume of ``folder`` would run: those not finished."""
+    sf = SweepFolder(folder)
+    return [
+        m.index
+        for m in sweep.members
+        if member_row_values(sf.member_path(m.label))["status"] not in FINISHED
+    ]
 
 
 def load_for_resume(sweep_dir: Path) -> Sweep:
@@ -213,6 +269,7 @@ def run_sweep(
             on_event(progress)
 
     last_summary = 0.0
+    data_losses: dict[int, float | None] = {}
     interrupted = False
     ran: list[int] = []
     notify()
@@ -221,7 +278,7 @@ def run_sweep(
             _handle(event, folder, by_index, progress, ran)
             now = time.monotonic()
             if isinstance(event, (Done, Failed)) and now - last_summary > SUMMARY_EVERY_S:
-                folder.write_summary(summary_frame(sweep, folder))
+                _write_summary(folder, summary_frame(sweep, folder, data_losses))
                 last_summary = now
             notify()
     except KeyboardInterrupt:
@@ -231,9 +288,20 @@ def run_sweep(
             write_status(folder.member_path(m.label), "interrupted", "stopped by Ctrl-C")
     finally:
         pool.close()
-    summary = summary_frame(sweep, folder)
-    folder.write_summary(summary)
+    summary = summary_frame(sweep, folder, data_losses)
+    _write_summary(folder, summary)
     return SweepOutcome(folder.path, sweep, summary, interrupted=interrupted, ran=ran)
+
+
+def _write_summary(folder: SweepFolder, df: pd.DataFrame) -> None:
+    """summary.csv, unless it already holds exactly this (a resume with nothing left)."""
+    path = folder.path / "summary.csv"
+    try:
+        if path.read_text(encoding="utf-8") == csv_text(df):
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    folder.write_summary(df)
 
 
 def _handle(

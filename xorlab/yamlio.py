@@ -60,7 +60,13 @@ _SafeDumperBase: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml:
 
 
 class _Dumper(_SafeDumperBase):  # type: ignore[misc]
-    """Block style for mappings, flow style for lists: ``hidden: [50]``."""
+    """Block style for mappings, flow style for lists: ``hidden: [50]``.
+
+    A value that appears twice is written twice, never as an anchor and alias (``&id001`` /
+    ``*id001``): files are for people to read."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
