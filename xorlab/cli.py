@@ -90,6 +90,12 @@ class Command(TyperCommand):
 
 
 class Group(TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():  # a command declared without cls=Command
+            if type(command) is TyperCommand:
+                command.__class__ = Command  # same state, only the help differs
+
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_take_no_value(super().get_params(ctx))
 
@@ -137,7 +143,7 @@ def _main(
     out, err = _console(), _console(stderr=True)  # where this invocation's output goes
 
 
-@app.command(cls=Command)
+@app.command()
 def train(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML config file.")],
     set_: SetOpt = None,
@@ -158,7 +164,7 @@ def train(
     raise typer.Exit(code)
 
 
-@app.command(cls=Command)
+@app.command()
 def sweep(
     sweep_file: Annotated[
         Path | None, typer.Argument(metavar="SWEEP", help="Sweep YAML file.")
@@ -204,7 +210,7 @@ def sweep(
     raise typer.Exit(code)
 
 
-@app.command(cls=Command)
+@app.command()
 def report(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Run or sweep folders.")],
     out_dir: Annotated[
@@ -234,7 +240,7 @@ def report(
         fail(exc)
 
 
-@app.command(cls=Command)
+@app.command()
 def runs(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder of runs.")] = RUNS,
     status: Annotated[
@@ -258,7 +264,7 @@ def runs(
         fail(exc)
 
 
-@app.command(cls=Command)
+@app.command()
 def compare(
     paths: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders.")],
     out_dir: Annotated[
@@ -281,7 +287,7 @@ def compare(
         fail(exc)
 
 
-@app.command(cls=Command)
+@app.command()
 def validate(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A config or sweep YAML file.")],
 ) -> None:
@@ -295,7 +301,7 @@ def validate(
     out.print(message, markup=False, soft_wrap=True)
 
 
-@app.command(cls=Command)
+@app.command()
 def explain(
     config: Annotated[
         Path | None, typer.Argument(metavar="CONFIG", help="Config (default: the tutorial's).")
@@ -328,7 +334,7 @@ def explain(
         render_explain(info, out)
 
 
-@app.command(cls=Command)
+@app.command()
 def gradcheck(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML config file.")],
     set_: SetOpt = None,
