@@ -21,7 +21,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import XorlabError
-from .proc import keep_freed_memory
+from .proc import interrupt_exit_code, keep_freed_memory, stop_on_sigterm
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 RUNS = Path("runs")  # the default folder of runs, relative to the current folder
@@ -355,6 +355,7 @@ def gradcheck(
 def main() -> None:
     """Console-script entry point."""
     np.seterr(all="ignore")  # the trainer reports overflow as divergence, never as a warning
+    stop_on_sigterm()  # SIGTERM keeps what finished and marks the rest interrupted, as Ctrl-C does
     keep_freed_memory()  # no page faults for arrays freed and allocated again every step
     if _may_use_local_workers(sys.argv[1:]):
         from .proc import start_forkserver
@@ -376,7 +377,7 @@ def _exit(code: object) -> NoReturn:
     if code is None:
         status = 0
     elif isinstance(code, int):
-        status = code
+        status = interrupt_exit_code() if code == EXIT_INTERRUPTED else code
     else:  # SystemExit("message"): printed, status 1
         print(code, file=sys.stderr)
         status = 1

@@ -314,7 +314,10 @@ class Serial:
 
 
 def _worker_main(conn: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    # Ctrl-C and SIGTERM are the driver's to handle (a terminal or a scheduler may signal the whole
+    # process group): it marks running members interrupted, keeps what finished, then kills us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _worker_setup()
     while True:
         try:
@@ -418,7 +421,7 @@ class LocalPool:
                     except OSError:
                         pass
                 else:
-                    w.proc.terminate()
+                    w.proc.kill()  # it ignores SIGTERM; its member is marked interrupted
         for w in self.workers:
             w.proc.join(timeout=5)
             if w.proc.is_alive():

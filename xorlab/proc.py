@@ -94,3 +94,31 @@ def _controller() -> Any:
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         return None
     return ThreadpoolController()
+
+
+# --- SIGTERM, handled as Ctrl-C is ------------------------------------------------------------
+
+_terminated: list[int] = []  # the SIGTERMs this process received
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler, a container or systemd stopping the job), raised where Ctrl-C's
+    KeyboardInterrupt would be, so the same code keeps what finished and marks the rest
+    ``interrupted``."""
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM raises ``Terminated`` in the main thread, as SIGINT raises
+    KeyboardInterrupt; ``interrupt_exit_code`` then says 143 instead of 130."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        _terminated.append(signum)
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def interrupt_exit_code() -> int:
+    """130 after Ctrl-C, 143 (128 + SIGTERM) after a SIGTERM."""
+    return 143 if _terminated else 130

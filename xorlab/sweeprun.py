@@ -35,6 +35,7 @@ from .executors import (
     plot_sample,
 )
 from .population import group_configs
+from .proc import Terminated
 from .rundir import (
     FINISHED,
     SweepFolder,
@@ -281,11 +282,12 @@ def run_sweep(
                 _write_summary(folder, summary_frame(sweep, folder, data_losses))
                 last_summary = now
             notify()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         interrupted = True
+        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "stopped by Ctrl-C"
         for index in pool.running():
             m = by_index[index]
-            write_status(folder.member_path(m.label), "interrupted", "stopped by Ctrl-C")
+            write_status(folder.member_path(m.label), "interrupted", how)
     finally:
         pool.close()
     summary = summary_frame(sweep, folder, data_losses)
