@@ -590,3 +590,18 @@ def test_divergence_row_labels_are_dark_enough_to_read_on_white(tmp_path: Path) 
     for lab in labels:
         contrast = 1.05 / (_luminance(to_rgb(lab.get_color())) + 0.05)
         assert contrast >= 4.5, (lab.get_text(), lab.get_color(), contrast)
+
+
+def test_a_one_step_runs_report_figures_have_whole_step_ticks(tmp_path: Path) -> None:
+    from xorlab.report.read import read_run
+    from xorlab.report.run import curves_figure, optimizer_figure
+
+    raw = {**TINY, "name": "one", "train": {"steps": 1}, "plots": {"enabled": False}}
+    view = read_run(run_config(validate(raw), tmp_path).folder)
+    for fig in (optimizer_figure(view), curves_figure(view)):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert all(float(t).is_integer() for t in ticks), ticks
+            assert "+" not in ax.yaxis.get_offset_text().get_text()  # no '1e-7+2.5e-1' offset

@@ -361,7 +361,7 @@ def _series(metrics: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _step_limits(ax: Axes, metrics: pd.DataFrame, xmax: float | None) -> None:
+def step_axis(ax: Axes, metrics: pd.DataFrame, xmax: float | None) -> None:
     """The step axis: every logged step, whole-number ticks only (no step 0.2)."""
     from matplotlib.ticker import MaxNLocator
 
@@ -570,7 +570,7 @@ def draw_loss(
         right.set_ylabel("penalty" + (" (log scale)" if reg_log else ""), color=color)
         right.tick_params(axis="y", colors=color, labelsize=8)
     div = _mark_divergence(ax, diverged_at)
-    _step_limits(ax, metrics, xmax if diverged_at is None else max(xmax or 0, diverged_at))
+    step_axis(ax, metrics, xmax if diverged_at is None else max(xmax or 0, diverged_at))
     hidden = int((~(np.isfinite(loss) & (np.abs(loss) <= PLOT_MAX))).sum())
     ax.set_xlabel(
         "training step"
@@ -615,7 +615,7 @@ def draw_accuracy(
         _empty_note(ax, "no accuracy values")
     ax.axhline(0.5, color="#888888", lw=0.8, ls=":", zorder=0)  # chance for two classes
     _mark_divergence(ax, diverged_at)
-    _step_limits(ax, metrics, xmax if diverged_at is None else max(xmax or 0, diverged_at))
+    step_axis(ax, metrics, xmax if diverged_at is None else max(xmax or 0, diverged_at))
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("training step")
     ax.set_ylabel("accuracy")

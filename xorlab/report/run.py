@@ -232,6 +232,8 @@ def optimizer_figure(run: RunView) -> Figure:
     w_lines = _curves(ax_w, run, {f"weight_norm_{k}": st for k, st in layers.items()}, "norm")
     ax_w.set_title("weight norms ‖W‖ and ‖b‖ per layer (biases dashed)", fontsize=11)
     ax_w.set_xlabel("training step")
+    if len(run.metrics):  # every logged step, whole-number ticks (a one-step run too)
+        plots.step_axis(ax_w, run.metrics, run.diverged_at)
     marks = [_mark(ax, run) for ax in (ax_lr, ax_g, ax_w)][0]
     _side_legend(ax_lr, marks)
     _side_legend(ax_g, handles)
