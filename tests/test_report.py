@@ -340,6 +340,14 @@ def test_fmt_is_plain_below_a_million_and_scientific_past_it() -> None:
     ]
     assert fmt(10**250) == "1e+250" and fmt(999_999) == "999999" and fmt(None) == "–"
     assert fmt_ratio(11.75) == "11.8×" and fmt_ratio(float("inf")) == "–"
+    from xorlab.report.read import show
+
+    assert [show(v) for v in (0.003, 12345.6, 1e6, 2.5e-7)] == [
+        "0.003",
+        "12346",
+        "1e+06",
+        "2.5e-07",
+    ]
 
 
 def test_a_loss_above_diverge_above_is_not_called_non_finite(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..compare import RUN_COLORS
 from ..plots import LOG_SPAN, PLOT_MAX
-from .read import RunView, show
+from .read import SCI_FROM, RunView, number, show
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -156,9 +156,6 @@ def note(ax: Axes, text: str) -> None:
     )
 
 
-SCI_FROM = 1e6  # numbers this large or larger are written in scientific notation
-
-
 def fmt(v: float | int | None, digits: int = 4) -> str:
     """A number for a table or a sentence: 0.0163, 12, 1834, 1.2e-05, 4.7e+250 (scientific
     notation only past SCI_FROM, or when tiny); '–' when unknown. Integers (steps) stay whole."""
@@ -166,12 +163,7 @@ def fmt(v: float | int | None, digits: int = 4) -> str:
         return "–"
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return str(int(v)) if abs(int(v)) < SCI_FROM else f"{float(v):.{digits}g}"
-    x = float(v)
-    text = f"{x:.{digits}g}"
-    if "e+" in text and abs(x) < SCI_FROM:  # 1834.2 -> 1834, not 1.834e+03
-        whole = f"{x:.0f}"
-        return whole if abs(float(whole)) < SCI_FROM else f"{x:.{digits}g}"
-    return text
+    return number(float(v), digits)
 
 
 def fmt_ratio(v: float | None) -> str:

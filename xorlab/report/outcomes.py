@@ -16,7 +16,7 @@ import numpy as np
 from .. import plots
 from .figs import BLOWUP_COLOR, DIVERGE_COLOR, STATUS_COLORS, WIDTH, note, readable
 from .points import Plan, Point
-from .read import SPIKE_RATIO, Member, load_network, show
+from .read import SPIKE_RATIO, Member, load_network, number, show
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -105,7 +105,7 @@ def small_title(plan: Plan, p: Point) -> str:
 
 
 def _short(v: Any) -> str:
-    return f"{v:.3g}" if isinstance(v, float) else show(v)
+    return number(v, 3) if isinstance(v, float) else show(v)
 
 
 def _key_color(plan: Plan, key: str | None, value: Any) -> str:

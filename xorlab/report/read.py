@@ -409,8 +409,21 @@ def show(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}={show(x)}" for k, x in v.items())
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return number(v, 4)
     return format_value(v)
+
+
+SCI_FROM = 1e6  # numbers this large or larger are written in scientific notation
+
+
+def number(x: float, digits: int) -> str:
+    """A float to ``digits`` significant digits, in scientific notation only past SCI_FROM (or
+    when tiny): 47.3, 1834, 123457, 1.2e-05, 4.7e+250; never a 250-digit integer."""
+    text = f"{x:.{digits}g}"
+    if "e+" in text and abs(x) < SCI_FROM:  # 1834.2 -> 1834, not 1.834e+03
+        whole = f"{x:.0f}"
+        return whole if abs(float(whole)) < SCI_FROM else text
+    return text
 
 
 def read_sweep(path: Path) -> SweepView:
