@@ -286,8 +286,9 @@ def run_sweep(
         interrupted = True
         how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "stopped by Ctrl-C"
         for index in pool.running():
-            m = by_index[index]
-            write_status(folder.member_path(m.label), "interrupted", how)
+            path = folder.member_path(by_index[index].label)
+            if path.is_dir():  # else Ctrl-C came before its start was written: still pending
+                write_status(path, "interrupted", how)
     finally:
         pool.close()
     summary = summary_frame(sweep, folder, data_losses)
