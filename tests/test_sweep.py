@@ -637,7 +637,8 @@ def test_best_table_ranks_by_data_loss_never_by_the_penalty():
     assert text.splitlines()[0].strip() == "best 3 of 4 by data loss"
     order = [line.split()[1] for line in text.splitlines() if line.startswith("│")]
     assert order == ["1", "3", "0"]
-    assert "test acc" not in text and "0.05" in text
+    assert "test acc" not in text and "0.05000" in text
+    assert " 0.950 │" in text and " 0.900 │" in text  # accuracies always with three decimals
 
 
 def test_best_table_ranks_by_test_accuracy_when_there_is_a_test_set():
@@ -658,9 +659,9 @@ def test_best_table_ranks_by_test_accuracy_when_there_is_a_test_set():
     rows = [line.split("│")[1:-1] for line in lines if line.startswith("│")]
     # ties in test accuracy go by data loss; a member without one comes last
     assert [[c.strip() for c in r] for r in rows] == [
-        ["1", "001-m", "completed", "0.05", "0.95", "0.9"],
-        ["2", "002-m", "completed", "0.07", "0.9", "0.9"],
-        ["0", "000-m", "completed", "0.09", "0.9", "0.8"],
+        ["1", "001-m", "completed", "0.05000", "0.950", "0.900"],
+        ["2", "002-m", "completed", "0.07000", "0.900", "0.900"],
+        ["0", "000-m", "completed", "0.09000", "0.900", "0.800"],
         ["3", "003-m", "diverged", "-", "-", "-"],
     ]
 

@@ -512,14 +512,14 @@ def best_table(summary: Any, n: int = 10) -> Table:
     for col in cols:
         t.add_column(col, justify="right" if col not in ("member", "status") else "left")
 
-    def num(v: Any, digits: int = 4) -> str:
-        return _fmt(None if pd.isna(v) else float(v), digits)
+    def num(v: Any) -> float | None:
+        return None if pd.isna(v) else float(v)
 
     for _, r in df.iterrows():
         cells = [str(r["index"]), str(r["run_dir"]).removeprefix("members/"), str(r["status"]),
-                 num(r[loss]), num(r["final_train_acc"], 3)]  # fmt: skip
+                 _loss(num(r[loss])), _acc(num(r["final_train_acc"]))]  # fmt: skip
         if has_test:
-            cells.append(num(r["final_test_acc"], 3))
+            cells.append(_acc(num(r["final_test_acc"])))
         t.add_row(*cells)
     return t
 
