@@ -304,3 +304,26 @@ def test_scan_is_newest_first(tmp_path):
     for stamp in ("20240101-000000", "20250101-000000", "20230101-000000"):
         (tmp_path / f"{stamp}-r-abcdef").mkdir()
     assert [i.folder[:4] for i in scan(tmp_path)] == ["2025", "2024", "2023"]
+
+
+def test_a_random_sweeps_many_values_show_as_a_range_and_accuracies_have_three_decimals():
+    from xorlab.listing import RunInfo, runs_table, settings_text
+
+    lrs = [0.5, 0.00444, 2.588, 0.1, 0.2, 0.3, 0.4]  # 7 values: more than are listed
+    info = RunInfo(path="p", folder="f", kind="sweep", name="s", started=None, status="completed",
+                   hidden=[3], activation="relu", loss="mse", optimizer="sgd",
+                   regularization="l2", reg_strength=0.0001, clip="none",
+                   varied={"optim.lr": lrs, "model.hidden": [[3], [50]]},
+                   final_train_acc=1.0, final_test_acc=0.9966)  # fmt: skip
+    assert (
+        settings_text(info)
+        == "{[3], [50]} relu · mse · sgd lr 0.00444–2.588 (7 values) · l2 0.0001"
+    )
+    info.varied = {"optim.lr": [0.1, 1.0]}  # few values: listed
+    assert "lr {0.1, 1}" in settings_text(info)
+    from rich.console import Console
+
+    console = Console(width=300, record=True, file=io.StringIO())
+    console.print(runs_table([info]))
+    row = next(line for line in console.export_text().splitlines() if "│ f " in line)
+    assert "│ 1.000 │ 0.997 │" in row, row

@@ -485,16 +485,19 @@ def runs_table(infos: Iterable[RunInfo], *, title: str | None = None) -> Table:
             _status_cell(i),
             _steps_cell(i),
             _num(i.final_loss, 4),
-            _num(i.final_train_acc, 3),
+            _acc(i.final_train_acc),
         ]
         if with_test:
-            cells.append(_num(i.final_test_acc, 3))
+            cells.append(_acc(i.final_test_acc))
         cells.append(settings_text(i))
         t.add_row(*cells)
     if any(i.kind == "sweep" and i.best_member for i in infos):
         t.caption = "a sweep's loss and accuracy are its best member's (lowest final loss)"
         t.caption_justify = "left"
     return t
+
+
+MAX_LISTED = 6  # a varied numeric setting with more values shows its range and count
 
 
 def settings_text(info: RunInfo) -> str:
@@ -505,7 +508,11 @@ def settings_text(info: RunInfo) -> str:
     def val(attr: str) -> str:
         key = SETTINGS[attr]
         if key in varied:
-            return "{" + ", ".join(_fmt(v) for v in varied[key]) + "}"
+            values = varied[key]
+            numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if len(values) > MAX_LISTED and len(numbers) == len(values):  # a random draw
+                return f"{_fmt(min(numbers))}–{_fmt(max(numbers))} ({len(values)} values)"
+            return "{" + ", ".join(_fmt(v) for v in values) + "}"
         return _fmt(getattr(info, attr))
 
     if all(getattr(info, a) is None and SETTINGS[a] not in varied for a in SETTINGS):
@@ -561,6 +568,11 @@ def _short_time(iso: str | None) -> str:
 
 def _num(v: float | None, digits: int) -> str:
     return "-" if v is None else f"{v:.{digits}g}"
+
+
+def _acc(v: float | None) -> str:
+    """An accuracy with three decimals, always (1.000 beside 0.997, never 1)."""
+    return "-" if v is None or v != v else f"{v:.3f}"
 
 
 def _fmt(v: Any) -> str:
