@@ -613,3 +613,16 @@ def test_a_one_step_runs_report_figures_have_whole_step_ticks(tmp_path: Path) ->
             ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
             assert all(float(t).is_integer() for t in ticks), ticks
             assert "+" not in ax.yaxis.get_offset_text().get_text()  # no '1e-7+2.5e-1' offset
+
+
+def test_a_fast_runs_time_has_significant_digits_not_zero(tmp_path):
+    from xorlab.report.read import read_run
+    from xorlab.report.run import status_sentence
+
+    cfg = validate({"name": "fast", "data": {"n": 20}, "train": {"steps": 2},
+                    "plots": {"enabled": False}})  # fmt: skip
+    run = run_config(cfg, tmp_path / "runs").folder
+    summary = json.loads((run / "summary.json").read_text())
+    summary["wall_s"] = 0.0012
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert "2 of 2 steps in 0.0012 s." in status_sentence(read_run(run))

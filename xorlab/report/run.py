@@ -59,7 +59,7 @@ def status_sentence(run: RunView) -> str:
     s, done, total = run.status, run.steps_done, run.steps_total
     steps = f"{fmt(done)} of {fmt(total)} steps" if total is not None else f"{fmt(done)} steps"
     wall = (run.summary or {}).get("wall_s")
-    took = f" in {wall:.2f} s" if isinstance(wall, (int, float)) and wall else ""
+    took = f" in {wall:.3g} s" if isinstance(wall, (int, float)) and wall else ""  # not 0.00 s
     if s == "completed":
         head = f"**Completed** {steps}{took}."
     elif s == "diverged":
