@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench docs-figures clean
+.PHONY: install demo test lint format bench docs-figures schema clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+schema: $(STAMP)  # the JSON Schemas editors read (configs name them on their first line)
+	$(BIN)/xorlab schema config > configs/schema/config.schema.json
+	$(BIN)/xorlab schema sweep > configs/schema/sweep.schema.json
 
 docs-figures: $(STAMP)
 	$(BIN)/python docs/figures.py

@@ -352,6 +352,21 @@ def gradcheck(
     raise typer.Exit(0 if ok else EXIT_FAILED)
 
 
+@app.command()
+def schema(
+    kind: Annotated[
+        str, typer.Argument(metavar="KIND", help="config (the default) or sweep.")
+    ] = "config",
+) -> None:
+    """Print the JSON Schema of a config or a sweep file (for editors and other tools)."""
+    from .schema import KINDS
+    from .schema import schema as build
+
+    if kind not in KINDS:
+        fail(XorlabError(f"must be config or sweep, got {kind!r}", key="schema"))
+    sys.stdout.write(json.dumps(build(kind), indent=2) + "\n")
+
+
 def main() -> None:
     """Console-script entry point."""
     np.seterr(all="ignore")  # the trainer reports overflow as divergence, never as a warning

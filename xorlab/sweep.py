@@ -67,15 +67,15 @@ class RandomSpec(_Strict):
 
 
 class SweepSpec(_Strict):
-    name: str | None = Field(None, pattern=cfgmod.NAME_RE)
+    name: str | None = Field(None, pattern=cfgmod.NAME_RE)  # in the folder name; default: file's
     base: str | None = None  # path of the base config, relative to the sweep file
     config: dict[str, Any] | None = None  # or the base config inline
-    set: dict[str, Any] = Field(default_factory=dict)
-    variants: list[Variant] = Field(default_factory=list)
-    grid: dict[str, Any] = Field(default_factory=dict)
-    zip: dict[str, Any] = Field(default_factory=dict)
-    random: RandomSpec | None = None
-    seeds: list[Annotated[int, Field(ge=0, le=cfgmod.SEED_MAX)]] | int | None = None
+    set: dict[str, Any] = Field(default_factory=dict)  # dotted key -> value, for every member
+    variants: list[Variant] = Field(default_factory=list)  # named override sets
+    grid: dict[str, Any] = Field(default_factory=dict)  # dotted key -> values; Cartesian product
+    zip: dict[str, Any] = Field(default_factory=dict)  # dotted key -> values, varied together
+    random: RandomSpec | None = None  # n seeded draws of choice/uniform/loguniform/int
+    seeds: list[Annotated[int, Field(ge=0, le=cfgmod.SEED_MAX)]] | int | None = None  # or a count
 
 
 @dataclass
