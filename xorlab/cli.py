@@ -1,7 +1,8 @@
 """The command line: parse, call the library, render, pick the exit code.
 
-Exit codes: 0 success; 1 a run or sweep member failed (or gradcheck above tolerance);
-2 bad input, nothing written; 130 interrupted, what finished kept.
+Exit codes: 0 success; 1 a run or sweep member failed (or gradcheck above tolerance), or an
+internal error (one line on screen, the traceback in a file; --debug shows it); 2 bad input,
+nothing written; 130 interrupted (143 by SIGTERM), what finished kept.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -20,7 +23,7 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
-from .errors import XorlabError
+from .errors import XorlabError, note_folder, noted_folder, safe_text
 from .proc import interrupt_exit_code, keep_freed_memory, stop_on_sigterm
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
@@ -99,6 +102,65 @@ class Group(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_take_no_value(super().get_params(ctx))
 
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; an unexpected exception becomes one line and exit 1 (see crashed)."""
+        global _debug
+        _debug = False
+        note_folder(None)
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # usage errors and exits (typer.Exit is a RuntimeError), not crashes
+        except XorlabError as exc:  # bad input that a command did not catch
+            fail(exc)
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) where no command handles it
+            err.print("interrupted", style="yellow")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if _debug:
+                raise
+            crashed(exc)
+
+
+EXIT_INTERNAL = 1  # an internal error: not the user's fault, so not 2
+_debug = False  # --debug: an internal error's traceback on screen too
+
+
+def crashed(exc: BaseException) -> NoReturn:
+    """An internal error: the traceback goes to a file (in the run or sweep folder the command
+    made, else a temporary file) and the screen gets one line saying where, then exit 1."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    head = (f"xorlab {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n"
+            f"command: {' '.join(sys.argv)}\n\n")  # fmt: skip
+    where = _write_crash(head + text)
+    what = safe_text(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    if len(what) > 300:
+        what = what[:297] + "..."
+    place = f"the traceback is in {safe_text(str(where))}" if where else "no traceback file"
+    err.print(f"error: internal error ({what}); {place} — please report it", markup=False,
+              soft_wrap=True)  # fmt: skip
+    raise typer.Exit(EXIT_INTERNAL)
+
+
+def _write_crash(text: str) -> Path | None:
+    """Write ``text`` as crash.txt in the noted folder, else as a new xorlab-crash-*.txt in the
+    temporary folder; None if neither can be written."""
+    folder = noted_folder()
+    if folder is not None:
+        path = folder / "crash.txt"
+        try:
+            path.write_text(text)
+            return path
+        except OSError:
+            pass
+    try:
+        fd, name = tempfile.mkstemp(prefix="xorlab-crash-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return Path(name)
+    except OSError:
+        return None
+
 
 app = typer.Typer(
     name="xorlab",
@@ -137,9 +199,13 @@ def _main(
         bool | None,
         typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show an internal error's traceback on screen.")
+    ] = False,
 ) -> None:
     """Train, sweep and understand small NumPy neural networks written from scratch."""
-    global out, err
+    global out, err, _debug
+    _debug = debug
     out, err = _console(), _console(stderr=True)  # where this invocation's output goes
 
 

@@ -25,7 +25,7 @@ from rich.text import Text
 
 from . import nn
 from .config import Config, load_config, validate
-from .errors import XorlabError
+from .errors import XorlabError, note_folder
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -394,6 +394,7 @@ def sweep_command(
                               key="--resume")  # fmt: skip
         if not resume.is_dir():
             raise XorlabError("no such sweep folder", file=str(resume))
+        note_folder(resume)  # an internal error's traceback goes here
         sweep = load_for_resume(resume)
         left: list[int] | None = members_left(sweep, resume)
     elif sweep_file is None:
@@ -439,6 +440,7 @@ def sweep_command(
                         failed=p.failed)  # fmt: skip
 
     def on_start(folder: Path) -> None:
+        note_folder(folder)  # an internal error's traceback goes here
         if not quiet:
             progress.console.print(f"sweep folder: {folder}", markup=False, soft_wrap=True)
 

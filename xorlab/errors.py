@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def safe_text(text: str) -> str:
@@ -55,3 +56,19 @@ class ConfigError(XorlabError):
             parts = [p for p in (self.file, key) if p]
             out.append(safe_text(": ".join([*parts, msg])))
         return out
+
+
+_folder: list[Path] = []  # the run or sweep folder this command made or resumed, if any
+
+
+def note_folder(path: Path | None) -> None:
+    """Remember the first run or sweep folder a command creates or resumes (None: forget it), so
+    that an internal error's traceback is written there rather than to a temporary file."""
+    if path is None:
+        _folder.clear()
+    elif not _folder:
+        _folder.append(Path(path))
+
+
+def noted_folder() -> Path | None:
+    return _folder[0] if _folder else None

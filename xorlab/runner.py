@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .errors import note_folder
 from .rundir import RunFolder, now_iso
 from .train import OnStep, RunResult, train
 
@@ -29,6 +30,7 @@ def run_into(
     argv: list[str] | None = None,
 ) -> RunOutcome:
     """Train ``cfg`` and write everything into ``folder``; plots if the config enables them."""
+    note_folder(folder.path)  # an internal error's traceback goes here
     started = now_iso()
     folder.write_start(cfg.to_yaml(), started, argv)
     t0 = time.perf_counter()
