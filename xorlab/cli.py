@@ -166,16 +166,37 @@ app = typer.Typer(
     name="xorlab",
     help="Train, sweep and understand small NumPy neural networks written from scratch.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
     cls=Group,
 )
 
 
+def _complete_yaml(incomplete: str) -> list[str]:
+    from .completion import yaml_files
+
+    return yaml_files(incomplete)
+
+
+def _complete_run(incomplete: str) -> list[str]:
+    from .completion import run_folders
+
+    return run_folders(incomplete)
+
+
+def _complete_set(incomplete: str) -> list[tuple[str, str]]:
+    from .completion import set_keys
+
+    return set_keys(incomplete)
+
+
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", metavar="K=V", help="Override a config key: --set optim.lr=0.3 (value is YAML)."
+        "--set",
+        metavar="K=V",
+        help="Override a config key: --set optim.lr=0.3 (value is YAML).",
+        autocompletion=_complete_set,
     ),
 ]
 
@@ -211,7 +232,10 @@ def _main(
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML config file.")],
+    config: Annotated[
+        Path,
+        typer.Argument(metavar="CONFIG", help="YAML config file.", autocompletion=_complete_yaml),
+    ],
     set_: SetOpt = None,
     name: Annotated[
         str | None, typer.Option(metavar="NAME", help="Run name (default: the config's).")
@@ -233,7 +257,8 @@ def train(
 @app.command()
 def sweep(
     sweep_file: Annotated[
-        Path | None, typer.Argument(metavar="SWEEP", help="Sweep YAML file.")
+        Path | None,
+        typer.Argument(metavar="SWEEP", help="Sweep YAML file.", autocompletion=_complete_yaml),
     ] = None,
     set_: SetOpt = None,
     jobs: Annotated[
@@ -248,7 +273,10 @@ def sweep(
         typer.Option(metavar="ADDR", help="Dask scheduler address (default: a LocalCluster)."),
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Continue the sweep in this folder.")
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Continue the sweep in this folder.", autocompletion=_complete_run
+        ),
     ] = None,
     max_runs: Annotated[
         int, typer.Option(metavar="N", min=1, help="Refuse sweeps with more members.")
@@ -278,7 +306,12 @@ def sweep(
 
 @app.command()
 def report(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Run or sweep folders.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH...", help="Run or sweep folders.", autocompletion=_complete_run
+        ),
+    ],
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", metavar="DIR", help="Report folder (default: PATH/report)."),
@@ -332,7 +365,10 @@ def runs(
 
 @app.command()
 def compare(
-    paths: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="RUN...", help="Run folders.", autocompletion=_complete_run),
+    ],
     out_dir: Annotated[
         Path | None,
         typer.Option(
@@ -355,7 +391,12 @@ def compare(
 
 @app.command()
 def validate(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="A config or sweep YAML file.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="A config or sweep YAML file.", autocompletion=_complete_yaml
+        ),
+    ],
 ) -> None:
     """Check a config or sweep file without running anything."""
     from .commands import validate_command
@@ -402,7 +443,10 @@ def explain(
 
 @app.command()
 def gradcheck(
-    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML config file.")],
+    config: Annotated[
+        Path,
+        typer.Argument(metavar="CONFIG", help="YAML config file.", autocompletion=_complete_yaml),
+    ],
     set_: SetOpt = None,
     tol: Annotated[
         float, typer.Option(metavar="F", help="Largest relative error allowed (> 0).")
