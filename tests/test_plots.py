@@ -30,7 +30,7 @@ def short_run() -> RunResult:
             "model": {"hidden": [8], "activation": "tanh", "bias": True},
             "optim": {"lr": 0.5},
             "train": {"steps": 30},
-            "plots": {"gif_frames": 5},
+            "plots": {"gif_frames": 5, "single": True},
         }
     )
 
@@ -65,6 +65,16 @@ def test_render_run_writes_decodable_pngs_and_gif(short_run, rendered):
     assert not list(out.glob(".*.tmp"))  # atomic writes left no temp files
 
 
+def test_by_default_only_the_panel_and_the_gif(short_run, monkeypatch):
+    # the single plots repeat the panel's cells: drawn only with plots.single
+    monkeypatch.setattr(plots, "figure_png", lambda fig: b"png")  # only the logic
+    monkeypatch.setattr(gif, "training_gif", lambda *a, **k: b"gif")
+    plain = dataclasses.replace(short_run, config=short_run.config.model_copy(
+        update={"plots": short_run.config.plots.model_copy(update={"single": False})}))  # fmt: skip
+    assert list(plots.render_run_bytes(plain)) == ["panel.png", "training.gif"]
+    assert list(plots.render_run_bytes(short_run)) == [*PNGS, "training.gif"]
+
+
 def test_gif_frames_differ_and_keep_white(rendered):
     gif = Image.open(rendered[0] / "training.gif")
     frames = []
@@ -97,7 +107,7 @@ def test_diverged_run_renders(tmp_path):
             "model": {"hidden": [50], "activation": "relu", "loss": "cross_entropy", "bias": True},
             "optim": {"lr": 1e6},
             "train": {"steps": 50},
-            "plots": {"gif_frames": 3},
+            "plots": {"gif_frames": 3, "single": True},
         }
     )
     assert r.status == "diverged"

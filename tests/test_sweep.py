@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from xorlab import executors
 from xorlab.cli import app
 from xorlab.errors import ConfigError
+from xorlab.rundir import csv_text
+from xorlab.store import SweepStore, read_metrics
 from xorlab.sweep import load_sweep
 
 from .conftest import CONFIGS, write
@@ -346,13 +348,12 @@ def test_sweep_folder_and_summary(tmp_path):
     assert df["status"].tolist() == ["completed", "diverged"]
     # diverged_at is a step: an integer, empty where the member did not diverge (never "5.0")
     text = pd.read_csv(folder / "summary.csv", dtype=str, keep_default_na=False)
-    diverged_at = json.loads((folder / df["run_dir"][1] / "summary.json").read_text())[
-        "diverged_at"
-    ]
+    store = SweepStore(folder)
+    diverged_at = store.entry(1)["diverged_at"]
     assert text["diverged_at"].tolist() == ["", str(diverged_at)] and isinstance(diverged_at, int)
-    for run_dir in df["run_dir"]:
-        assert (folder / run_dir / "metrics.csv").exists()
-        assert (folder / run_dir / "summary.json").exists()
+    assert text["run_dir"].tolist() == ["", ""]  # no member has a folder of its own (no plots)
+    assert not (folder / "members").exists()
+    assert sorted(set(read_metrics(folder)["member"])) == [0, 1]
 
 
 def test_jobs_2_equals_jobs_1_byte_for_byte(tmp_path):
@@ -360,17 +361,26 @@ def test_jobs_2_equals_jobs_1_byte_for_byte(tmp_path):
     for jobs in ("1", "2"):
         assert invoke("sweep", p, "-j", jobs, "-q", "--runs-dir", tmp_path / jobs).exit_code == 0
     a, b = only(tmp_path / "1"), only(tmp_path / "2")
-    for member in sorted((a / "members").iterdir()):
-        for name in ("metrics.csv", "final.npz", "config.yaml"):
-            assert (member / name).read_bytes() == (b / "members" / member.name / name).read_bytes()
+    _same_members(a, b, range(4))
     cols = ["index", "run_dir", "status", "final_loss"]
     pd.testing.assert_frame_equal(pd.read_csv(a / "summary.csv")[cols],
                                   pd.read_csv(b / "summary.csv")[cols])  # fmt: skip
 
 
-def _metas(folder: Path) -> dict[str, dict]:
-    return {m.name: json.loads((m / "meta.json").read_text())
-            for m in sorted((folder / "members").iterdir())}  # fmt: skip
+def _metas(folder: Path) -> dict[int, dict]:
+    """Each member's record entry (group_size, blas_threads, ...), by index."""
+    return dict(sorted(SweepStore(folder).entries().items()))
+
+
+def _same_members(a: Path, b: Path, indices) -> None:
+    """Two sweeps' members have the same metrics.csv bytes and the same weights."""
+    sa, sb = SweepStore(a), SweepStore(b)
+    for i in indices:
+        assert csv_text(sa.metrics(i)).encode() == csv_text(sb.metrics(i)).encode()
+        for pa_, pb_ in zip(sa.params(i), sb.params(i)):
+            assert pa_.keys() == pb_.keys()
+            for k in pa_:
+                assert pa_[k].tobytes() == pb_[k].tobytes() and pa_[k].dtype == pb_[k].dtype
 
 
 def test_grouping_depends_on_the_sweep_file_only(tmp_path):
@@ -385,9 +395,8 @@ def test_grouping_depends_on_the_sweep_file_only(tmp_path):
     for name in metas[0]:
         assert metas[0][name]["group_size"] == metas[1][name]["group_size"]
         assert metas[0][name]["group_size"] == metas[2][name]["group_size"]
-        sizes = [(only(tmp_path / j) / "members" / name / "final.npz").read_bytes()
-                 for j in ("1", "2", "3")]  # fmt: skip
-        assert sizes[0] == sizes[1] == sizes[2]
+    for j in ("2", "3"):
+        _same_members(only(tmp_path / "1"), only(tmp_path / j), range(8))
 
 
 def test_workers_pin_blas_to_one_thread(tmp_path):
@@ -404,9 +413,7 @@ def test_dask_local_cluster_equals_local(tmp_path):
     res = invoke("sweep", p, "-j", "2", "--executor", "dask", "-q", "--runs-dir", tmp_path / "d")
     assert res.exit_code == 0, res.output
     a, b = only(tmp_path / "local"), only(tmp_path / "d")
-    for member in sorted((a / "members").iterdir()):
-        other = b / "members" / member.name
-        assert (member / "metrics.csv").read_bytes() == (other / "metrics.csv").read_bytes()
+    _same_members(a, b, range(2))
     group_sizes = [[m["group_size"] for m in _metas(f).values()] for f in (a, b)]
     assert group_sizes == [[2, 2], [2, 2]]  # Dask trains the same groups
     assert {m["blas_threads"] for m in _metas(b).values()} == {1}
@@ -435,10 +442,13 @@ def test_a_member_that_raises_is_failed_and_the_rest_go_on(tmp_path, monkeypatch
     folder = only(tmp_path / "runs")
     df = pd.read_csv(folder / "summary.csv")
     assert df["status"].tolist() == ["completed", "failed", "completed"]
+    assert df["run_dir"].isna().tolist() == [True, False, True]  # only the failed one's folder
     error = (folder / df["run_dir"][1] / "error.txt").read_text()
     assert "ValueError: boom in member" in error and "Traceback" in error
-    meta = json.loads((folder / df["run_dir"][0] / "meta.json").read_text())
-    assert meta["group_size"] == 1  # trained alone, after the group failed
+    store = SweepStore(folder)
+    assert store.entry(0)["group_size"] == 1  # trained alone, after the group failed
+    assert store.entry(1)["note"] == "ValueError: boom in member"
+    assert sorted(set(read_metrics(folder)["member"])) == [0, 2]  # a failed member has no rows
 
 
 def _wait_for(predicate, timeout=60.0):
@@ -448,6 +458,22 @@ def _wait_for(predicate, timeout=60.0):
             return True
         time.sleep(0.05)
     return False
+
+
+def _finished(runs: Path) -> int:
+    """How many members the sweep under ``runs`` has recorded finished so far."""
+    return sum(
+        e["status"] in ("completed", "diverged")
+        for p in runs.glob("*/records/*.json")
+        for e in json.loads(p.read_text())["members"].values()
+    )
+
+
+def _busy_workers(proc) -> list:
+    """The sweep's worker processes (the fork server's children) that have trained a while."""
+    kids = psutil.Process(proc.pid).children(recursive=True)
+    workers = [k for k in kids if k.parent() is not None and k.parent().pid != proc.pid]
+    return [k for k in workers if k.cpu_times().user > 0.3]
 
 
 # each member its own training group (hidden sizes differ), so members finish one by one
@@ -461,7 +487,7 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_sweep(tmp_path):
     proc = subprocess.Popen([SCRIPT, "sweep", str(p), *steps, "-j", "2", "-q", "--runs-dir",
                              str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
-    assert _wait_for(lambda: len(list(runs.glob("*/members/*/summary.json"))) >= 2)
+    assert _wait_for(lambda: _finished(runs) >= 2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -483,9 +509,10 @@ def test_ctrl_c_then_resume_equals_an_uninterrupted_sweep(tmp_path):
     expected = pd.read_csv(only(straight) / "summary.csv")
     pd.testing.assert_frame_equal(resumed[RESULT_COLS], expected[RESULT_COLS])
     assert resumed["index"].tolist() == list(range(6))
-    for run_dir in resumed["run_dir"]:
-        metrics = pd.read_csv(folder / run_dir / "metrics.csv")
-        assert metrics["step"].tolist() == list(range(6000))  # each member ran exactly once
+    table = read_metrics(folder)
+    assert table.groupby("member")["step"].apply(list).tolist() == [list(range(6000))] * 6
+    pd.testing.assert_frame_equal(table, read_metrics(only(straight)))  # every row, exactly
+    assert (folder / "attempts" / "records").is_dir()  # the interrupted ones' records, set aside
 
 
 def test_a_killed_worker_fails_only_its_member(tmp_path):
@@ -495,13 +522,8 @@ def test_a_killed_worker_fails_only_its_member(tmp_path):
                              "-q", "--runs-dir", str(runs)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
-    def workers():
-        kids = psutil.Process(proc.pid).children(recursive=True)
-        return [k for k in kids if k.parent() is not None and k.parent().pid != proc.pid]
-
-    assert _wait_for(lambda: len(list(runs.glob("*/members/*/config.yaml"))) >= 2)
-    assert _wait_for(lambda: len(workers()) >= 2)
-    workers()[0].kill()
+    assert _wait_for(lambda: len(_busy_workers(proc)) >= 2)
+    _busy_workers(proc)[0].kill()
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err
     df = pd.read_csv(only(runs) / "summary.csv")
@@ -519,10 +541,8 @@ def test_a_killed_worker_costs_a_group_nothing(tmp_path):
     proc = subprocess.Popen([SCRIPT, "sweep", str(p), *steps, "-j", "2", "-q", "--runs-dir",
                              str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
-    assert _wait_for(lambda: len(list(runs.glob("*/members/*/config.yaml"))) == 5)
-    kids = psutil.Process(proc.pid).children(recursive=True)
-    assert _wait_for(lambda: any(k.cpu_times().user > 0.5 for k in kids))  # it is training
-    for k in kids:
+    assert _wait_for(lambda: len(_busy_workers(proc)) >= 1)  # the group is training
+    for k in psutil.Process(proc.pid).children(recursive=True):
         if k.parent() is not None and k.parent().pid != proc.pid:  # the forkserver's children
             k.kill()
     _, err = proc.communicate(timeout=300)
@@ -532,11 +552,9 @@ def test_a_killed_worker_costs_a_group_nothing(tmp_path):
     assert df["status"].tolist() == ["completed"] * 5
     assert invoke("sweep", p, *steps, "-j", "1", "-q", "--runs-dir", tmp_path / "s").exit_code == 0
     straight = only(tmp_path / "s")
-    for run_dir in df["run_dir"]:
-        assert json.loads((folder / run_dir / "meta.json").read_text())["group_size"] == 1
-        assert json.loads((straight / run_dir / "meta.json").read_text())["group_size"] == 5
-        a, b = folder / run_dir / "final.npz", straight / run_dir / "final.npz"
-        assert a.read_bytes() == b.read_bytes()
+    assert [e["group_size"] for e in _metas(folder).values()] == [1] * 5
+    assert [e["group_size"] for e in _metas(straight).values()] == [5] * 5
+    _same_members(folder, straight, range(5))
 
 
 def test_two_sweeps_at_once_get_two_folders(tmp_path):
@@ -554,10 +572,10 @@ def test_resume_of_a_finished_sweep_runs_nothing(tmp_path):
     runs = tmp_path / "runs"
     assert invoke("sweep", p, "-q", "-j", "1", "--runs-dir", runs).exit_code == 0
     folder = only(runs)
-    before = {f: f.stat().st_mtime_ns for f in folder.rglob("metrics.csv")}
+    before = {f: f.stat().st_mtime_ns for f in folder.rglob("*")}
     res = invoke("sweep", "--resume", folder, "-q")
     assert res.exit_code == 0, res.output
-    assert before == {f: f.stat().st_mtime_ns for f in folder.rglob("metrics.csv")}
+    assert before == {f: f.stat().st_mtime_ns for f in folder.rglob("*")}
 
 
 def _mtimes(folder: Path) -> dict[Path, int]:
@@ -577,7 +595,10 @@ def test_resume_of_a_finished_sweep_says_nothing_is_left_and_writes_nothing(tmp_
     assert res.exit_code == 0 and res.output.startswith(done), res.output
     assert _mtimes(folder) == before  # summary.csv included: it already said all of this
     # one member left: the dry run lists only it
-    (folder / "members" / "001-lr=0.2" / "summary.json").unlink()
+    (record,) = (folder / "records").glob("*.json")  # both members trained as one group
+    doc = json.loads(record.read_text())
+    doc["members"]["1"]["status"] = "interrupted"
+    record.write_text(json.dumps(doc))
     res = invoke("sweep", "--resume", folder, "--dry-run")
     assert res.exit_code == 0, res.output
     assert res.output.startswith("sweep s: 1 member left of 2 ")
@@ -676,10 +697,11 @@ def test_summary_final_data_loss_is_the_final_loss_without_the_penalty(tmp_path)
     assert "by test accuracy" in res.output and "test acc" in res.output
     folder = only(runs)
     df = pd.read_csv(folder / "summary.csv")
+    store = SweepStore(folder)
     for _, row in df.iterrows():
-        final = dict(np.load(folder / row["run_dir"] / "final.npz"))
-        data = np.load(folder / row["run_dir"] / "data.npz")
-        X, Y = data["X_train"], data["y_train"]  # (30, 2), (30, 2)
+        _, final = store.params(int(row["index"]))
+        data = store.data(store.entry(int(row["index"]))["data"])
+        X, Y = data.X_train, data.y_train  # (30, 2), (30, 2)
         h1 = 1 / (1 + np.exp(-(X @ final["W1"])))  # (30, 3), sigmoid, no biases
         h2 = 1 / (1 + np.exp(-(h1 @ final["W2"])))  # (30, 2)
         mse = float(((Y - h2) ** 2).sum() / (2 * len(X)))
@@ -747,10 +769,11 @@ def test_members_plots_are_drawn_in_the_workers(tmp_path):
     p = write(tmp_path, body)
     runs = tmp_path / "runs"
     assert invoke("sweep", p, "-j", "2", "-q", "--runs-dir", runs).exit_code == 0
-    names = ["accuracy.png", "boundary.png", "loss.png", "panel.png", "training.gif"]
+    names = ["panel.png", "training.gif"]
     for member in (only(runs) / "members").iterdir():
         assert sorted(f.name for f in (member / "plots").iterdir()) == names
-        assert json.loads((member / "meta.json").read_text())["group_size"] == 2
+        assert sorted(f.name for f in member.iterdir()) == ["config.yaml", "plots", "summary.json"]
+    assert [e["group_size"] for e in _metas(only(runs)).values()] == [2, 2]
 
 
 def test_one_blas_thread_is_scoped():

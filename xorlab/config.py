@@ -90,6 +90,7 @@ class TrainConfig(_Section):
 class PlotsConfig(_Section):
     enabled: bool = True  # write plots/ (the CLI's --no-plots turns it off)
     gif_frames: int = Field(40, ge=0, le=500)  # frames of training.gif; 0 = no GIF
+    single: bool = False  # also loss.png, accuracy.png, boundary.png: panel.png's cells alone
 
     @field_validator("gif_frames")
     @classmethod

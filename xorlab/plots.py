@@ -892,8 +892,8 @@ def render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes]
 
 def _render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes]:
     """The plots of a run as ``{file name: bytes}``, in memory (for a sweep worker to send home):
-    loss.png, accuracy.png, boundary.png, panel.png and, when ``gif`` is True and the run has at
-    least 2 frames, training.gif. The single-plot PNGs are drawn from the panel's figure."""
+    panel.png and, when ``gif`` is True and the run has at least 2 frames, training.gif; with
+    ``plots.single``, also loss.png, accuracy.png and boundary.png, drawn from the panel."""
     spec = net_spec(result.config)
     title = run_title(result.config, status=result.status, diverged_at=result.diverged_at)
     m, d, div = result.metrics, result.data, result.diverged_at
@@ -904,14 +904,16 @@ def _render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes
     )
     pngs = {"panel.png": figure_png(panel.fig)}
     geometry = _Geometry.of(panel)
-    acc, bnd, loss = cast(tuple[Cell, Cell, Cell], panel.cells)
-    for name, cell, size in (
-        ("loss.png", loss, (7.5, 4.8)),
-        ("accuracy.png", acc, (7.5, 4.8)),
-        ("boundary.png", bnd, (6.8, 6.0)),
-    ):
-        pngs[name] = figure_png(_alone(panel, cell, size, title))
-    out = {name: pngs[name] for name in ("loss.png", "accuracy.png", "boundary.png", "panel.png")}
+    if result.config.plots.single:  # the panel's three cells again, each on its own
+        acc, bnd, loss = cast(tuple[Cell, Cell, Cell], panel.cells)
+        for name, cell, size in (
+            ("loss.png", loss, (7.5, 4.8)),
+            ("accuracy.png", acc, (7.5, 4.8)),
+            ("boundary.png", bnd, (6.8, 6.0)),
+        ):
+            pngs[name] = figure_png(_alone(panel, cell, size, title))
+    order = ("loss.png", "accuracy.png", "boundary.png", "panel.png")
+    out = {name: pngs[name] for name in order if name in pngs}
     if gif and len(result.frames) >= 2:
         from .gif import training_gif  # gif builds on this module
 
@@ -921,7 +923,7 @@ def _render_run_bytes(result: RunResult, *, gif: bool = True) -> dict[str, bytes
 
 
 def render_run(result: RunResult, plots_dir: str | Path, *, gif: bool = True) -> list[Path]:
-    """Write loss.png, accuracy.png, boundary.png, panel.png and training.gif into ``plots_dir``.
+    """Write panel.png, training.gif and (``plots.single``) the single plots into ``plots_dir``.
 
     The GIF is skipped when ``gif`` is False or the run has fewer than 2 frames. Everything is
     rendered in memory first, then each file written atomically; returns the paths written.
