@@ -6,6 +6,8 @@ the output layer's activation is tied to the loss (sigmoid for mse, softmax for 
 
 A ``d`` prefix means "the derivative of the loss with respect to": ``dW2`` is dL/dW2, ``dz1`` is
 dL/dz1. Gradients come back in a dict with exactly the parameter keys (``W1``, ``b1``, ...).
+``hvp`` (the Hessian-vector product, beside ``backward``) adds an ``r`` prefix: the change of a
+quantity along a direction V in parameter space (Pearlmutter's R-operator).
 
 Every function is written for any number of leading axes: a stack of K networks has parameters
 ``(K, fan_in, fan_out)`` and batches ``(K, N, d)``; ``@``, ``swapaxes(-1, -2)`` and reductions
@@ -108,6 +110,35 @@ DERIVATIVES: dict[str, Callable[[Array], Array]] = {
     "sigmoid": sigmoid_der,
     "tanh": tanh_der,
     "relu": relu_der,
+}
+
+
+# Second derivatives, for the Hessian-vector product. Each is written as act''(z) / act'(z), a
+# function of the output h, because the R-operator needs act''(z) * R{z} = that * R{h}:
+#   sigmoid'' = h(1 - h)(1 - 2h) = sigmoid' * (1 - 2h)
+#   tanh''    = -2h(1 - h**2)    = tanh' * (-2h)
+#   relu''    = 0 (taken as 0 at the kink z = 0 too)
+
+
+def sigmoid_curv(h: Array) -> Array:
+    """sigmoid''/sigmoid' = 1 - 2h."""
+    return np.subtract(1.0, 2.0 * h)
+
+
+def tanh_curv(h: Array) -> Array:
+    """tanh''/tanh' = -2h."""
+    return -2.0 * h
+
+
+def relu_curv(h: Array) -> Array:
+    """relu'' = 0 everywhere (at the kink too)."""
+    return np.zeros_like(h)
+
+
+CURVATURES: dict[str, Callable[[Array], Array]] = {
+    "sigmoid": sigmoid_curv,
+    "tanh": tanh_curv,
+    "relu": relu_curv,
 }
 
 
@@ -364,6 +395,137 @@ def backward(
             dz = dz @ W.swapaxes(-1, -2)  # dh_{l-1}: (..., N, fan_in)
             dz *= der(h_in)
     return {k: grads[k] for k in spec.keys}
+
+
+def hvp(
+    params: Mapping[str, Array],
+    cache: Cache,
+    Y: Array,
+    spec: NetSpec,
+    V: Mapping[str, Array],
+    n_penalty: int | None = None,
+) -> Params:
+    """Exact Hessian-vector product H @ V of the objective ``backward`` differentiates (the
+    batch's data loss + the penalty, ``n_penalty`` as there), by Pearlmutter's R-operator:
+    forward over reverse. ``V`` has the parameters' keys and shapes; so has the result. An ``r``
+    prefix means R{.} = d/de (.)(params + e*V) at e = 0, the change along V; ``cache`` is the
+    forward pass at ``params``.
+
+    Forward (rh_0 = 0: the data do not move):
+        rz_l = rh_{l-1} @ W_l + h_{l-1} @ V_Wl (+ V_bl)
+        rh_l = act'(z_l) * rz_l;  output: h(1 - h) * rz_L (sigmoid), h * (rz_L - sum(h * rz_L))
+        (softmax, row-wise)
+    Backward, the R of each line of ``backward``:
+        rdz_L = rh_L * (h(1 - h) + (h - Y)(1 - 2h)) / N  (sigmoid + mse),  rh_L / N  (softmax + CE)
+        rdW_l = rh_{l-1}^T @ dz_l + h_{l-1}^T @ rdz_l  (+ lam/N * V_Wl for l2; l1's is 0)
+        rdb_l = sum over rows of rdz_l
+        rdh_{l-1} = rdz_l @ W_l^T + dz_l @ V_Wl^T
+        rdz_{l-1} = rdh_{l-1} * act'(z) + dh_{l-1} * act''(z) * rz_{l-1}
+                  = rdh_{l-1} * act'(z) + dh_{l-1} * (act''/act')(h) * rh_{l-1}
+    ReLU's act'' and l1's second derivative are 0, at their kinks too: the result is the exact
+    Hessian wherever the objective is twice differentiable. Costs about two backward passes.
+    """
+    hs = cache.hs
+    L = spec.n_layers
+    n = Y.shape[-2] if n_penalty is None else n_penalty
+    der, curv = DERIVATIVES[spec.activation], CURVATURES[spec.activation]
+    rhs: list[Array | None] = [None]  # rh_0 = 0
+    for i, (wk, bk) in enumerate(spec.layer_keys):
+        h = hs[i + 1]
+        rz = hs[i] @ V[wk]  # (..., N, fan_out)
+        if i:
+            rz += rhs[i] @ params[wk]
+        if bk is not None:
+            rz += V[bk]
+        if i < L - 1:
+            rz *= der(h)  # rh_l
+        elif spec.loss == "mse":
+            rz *= sigmoid_der(h)
+        else:
+            rz -= _sum(h * rz, axis=-1, keepdims=True)
+            rz *= h
+        rhs.append(rz)
+
+    h_out, rh_out = hs[-1], rhs[-1]
+    assert rh_out is not None
+    dz = OUTPUT_DELTAS[spec.loss](h_out, Y)  # (..., N, C)
+    if spec.loss == "mse":
+        rdz = (h_out - Y) * sigmoid_curv(h_out)  # (h - Y)(1 - 2h)
+        rdz += sigmoid_der(h_out)  # + h(1 - h)
+        rdz *= rh_out
+        rdz /= Y.shape[-2]
+    else:
+        rdz = rh_out / Y.shape[-2]
+    l2 = spec.has_penalty and spec.penalty == "l2"
+    out: Params = {}
+    for i in range(L - 1, -1, -1):  # layer l = i + 1, from the output down
+        wk, bk = spec.layer_keys[i]
+        W, VW, h_in, rh_in = params[wk], V[wk], hs[i], rhs[i]
+        rdW = h_in.swapaxes(-1, -2) @ rdz  # (..., fan_in, fan_out)
+        if rh_in is not None:
+            rdW += rh_in.swapaxes(-1, -2) @ dz
+        if l2:
+            rdW += l2_penalty_der(VW, spec.strength, n)  # lam/N * V
+        out[wk] = rdW
+        if bk is not None:
+            out[bk] = _sum(rdz, axis=-2).reshape(params[bk].shape)
+        if i:
+            assert rh_in is not None
+            dh = dz @ W.swapaxes(-1, -2)  # (..., N, fan_in)
+            rdh = rdz @ W.swapaxes(-1, -2)
+            rdh += dz @ VW.swapaxes(-1, -2)
+            act_der = der(h_in)
+            rdz = rdh * act_der
+            rdz += dh * curv(h_in) * rh_in
+            dz = dh * act_der
+    return {k: out[k] for k in spec.keys}
+
+
+def vdot(a: Mapping[str, Array], b: Mapping[str, Array]) -> float:
+    """The dot product of two parameter-shaped dicts, as flat vectors (one network)."""
+    return float(sum(float(a[k].ravel() @ b[k].ravel()) for k in a))
+
+
+def random_direction(params: Mapping[str, Array], rs: np.random.RandomState) -> Params:
+    """A unit vector shaped like ``params``, normal entries from ``rs`` (a cold start)."""
+    v = {k: rs.randn(*p.shape).astype(p.dtype) for k, p in params.items()}
+    norm = np.sqrt(vdot(v, v))
+    return {k: x / norm for k, x in v.items()}
+
+
+class Eigen(NamedTuple):
+    value: float  # the Rayleigh quotient v.Hv at the last iterate
+    vector: Params  # the next iterate Hv/|Hv|: warm-start the next call from it
+    iters: int  # Hessian-vector products used
+
+
+def top_eigenvalue(
+    hv: Callable[[Params], Params], v0: Mapping[str, Array], tol: float = 1e-3, max_iter: int = 100
+) -> Eigen:
+    """Power iteration for the eigenvalue of largest magnitude of a symmetric H (one network),
+    given ``hv(v) = H @ v``, from the start vector ``v0`` (warm-start it with the last call's).
+
+    Repeats w = H v, lam = v.w (the Rayleigh quotient), r = w - lam*v, until
+    |r|**2 <= tol * lam**2 or ``max_iter`` products: lam is within |r|**2 / gap of an eigenvalue
+    (gap: its distance to the rest of the spectrum), so when the top eigenvalue stands apart
+    (a gap of the order of lam) ``tol`` bounds its relative error. Each iterate is v = w/|w|.
+    """
+    norm0 = np.sqrt(vdot(v0, v0))
+    v = {k: x / norm0 for k, x in v0.items()}
+    lam, it = float("nan"), 0
+    while it < max_iter:
+        w = hv(v)
+        it += 1
+        lam = vdot(v, w)
+        ww = vdot(w, w)
+        if not (np.isfinite(ww) and ww > 0):  # H v = 0 or not finite: no direction to follow
+            return Eigen(lam if np.isfinite(ww) else float("nan"), v, it)
+        res2 = ww - lam * lam  # |w - lam v|**2 for a unit v
+        wn = np.sqrt(ww)
+        v = {k: x / wn for k, x in w.items()}
+        if res2 <= tol * lam * lam:
+            break
+    return Eigen(lam, v, it)
 
 
 def classes(out: Array) -> Array:
