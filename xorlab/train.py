@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import nn, optim
+from . import nn, optim, telemetry
 from .config import Config
 from .data import Dataset, make_data
 
@@ -91,20 +91,31 @@ def build_data(cfg: Config) -> Dataset:
     )
 
 
-def metric_columns(spec: nn.NetSpec, has_test: bool) -> list[str]:
+def metric_columns(
+    spec: nn.NetSpec, has_test: bool, *, sharpness: bool = False, activations: bool = False
+) -> list[str]:
+    """metrics.csv's columns; the telemetry ones (telemetry.columns) last, when switched on."""
     cols = ["step", "epoch", "lr", "loss", "data_loss", "reg_loss", "train_acc"]
     if has_test:
         cols.append("test_acc")
     cols += ["grad_norm", "clipped"]
     cols += [f"grad_norm_{k}" for k in spec.param_keys()]
     cols += [f"weight_norm_{k}" for k in spec.param_keys()]
-    return cols
+    return cols + telemetry.columns(spec, sharpness=sharpness, activations=activations)
 
 
-def metrics_frame(rows: list[tuple] | np.ndarray, spec: nn.NetSpec, has_test: bool) -> pd.DataFrame:
+def metrics_frame(
+    rows: list[tuple] | np.ndarray,
+    spec: nn.NetSpec,
+    has_test: bool,
+    *,
+    sharpness: bool = False,
+    activations: bool = False,
+) -> pd.DataFrame:
     """The metrics table, from one row per logged step (tuples or a float array) whose
-    per-parameter norms are still squared (the square roots are taken here, all at once)."""
-    cols = metric_columns(spec, has_test)
+    per-parameter norms are still squared (the square roots are taken here, all at once).
+    ``sharpness_iters`` is an integer column that is empty (NA) on rows without a measurement."""
+    cols = metric_columns(spec, has_test, sharpness=sharpness, activations=activations)
     if not len(rows):
         return pd.DataFrame([], columns=cols)
     table = np.asarray(rows, dtype=np.float64)  # (rows, columns)
@@ -112,6 +123,10 @@ def metrics_frame(rows: list[tuple] | np.ndarray, spec: nn.NetSpec, has_test: bo
     for i, col in enumerate(cols):
         if col in ("step", "epoch", "clipped"):
             data[col] = table[:, i].astype(np.int64)
+        elif col == "sharpness_iters":
+            missing = np.isnan(table[:, i])
+            ints = np.where(missing, 0, table[:, i]).astype(np.int64)
+            data[col] = pd.arrays.IntegerArray(ints, missing)  # type: ignore[assignment]
         elif col.startswith(("grad_norm_", "weight_norm_")):
             data[col] = np.sqrt(table[:, i])
         else:
@@ -193,6 +208,13 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
     full_batch = B == n and not cfg.train.shuffle
     nb = -(-n // B)  # batches per epoch
     flat_weights = [p.ravel() for p in params.values()]  # views: updated with params, in place
+    tele = cfg.telemetry
+    sharp_every = tele.sharpness_every
+    sharpness = telemetry.Sharpness() if sharp_every else None
+    health = tele.activations
+    hidden_w = [(k, list(params).index(k)) for k in spec.w_keys[:-1]]  # (W_l, its wsq index)
+    n_ratio = len(hidden_w) if health else 0
+    before: list[np.ndarray] = []  # the hidden W_l before a logged step's update
 
     snap_at = set(frame_steps(T, cfg.plots.gif_frames)) if cfg.plots.enabled else set()
     frames: list[Frame] = []
@@ -244,7 +266,17 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
                         head: tuple = (t, epoch, lr, loss, dl, rl, acc, test_acc, gnorm)
                     else:
                         head = (t, epoch, lr, loss, dl, rl, acc, gnorm)
-                    rows.append((*head, int(clipped), *gsq, *wsq))  # squared norms: sqrt below
+                    row: tuple = (*head, int(clipped), *gsq, *wsq)  # squared norms: sqrt below
+                    if sharpness is not None:
+                        s_val, s_it = math.nan, math.nan
+                        if t % sharp_every == 0 and not bad:
+                            s_val, s_it = sharpness.measure(params, cache, Yb, spec, n)
+                        row += (s_val, s_it)
+                    if health:
+                        row += (*telemetry.layer_health(cache.hs[1:-1], spec.activation),)
+                        row += (math.nan,) * n_ratio  # update_ratio_Wl: after the update
+                        before = [params[k].copy() for k, _ in hidden_w]
+                    rows.append(row)
                     if on_step is not None:
                         on_step(t + 1, loss, acc)
                 elif on_step is not None and (t + 1) % progress_every == 0:
@@ -253,6 +285,12 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
                     status, diverged_at = "diverged", t
                     break
                 optim.update(ospec, params, grads, state, lr, t)
+                if n_ratio and rows and rows[-1][0] == t:
+                    ratios = [
+                        telemetry.update_ratio(b, params[k], wsq[i])
+                        for b, (k, i) in zip(before, hidden_w)
+                    ]
+                    rows[-1] = (*rows[-1][:-n_ratio], *ratios)
             else:
                 t = T
         except KeyboardInterrupt:
@@ -268,7 +306,9 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
     if snap_at and status != "diverged" and (not frames or frames[-1].step != steps_done):
         frames.append(Frame(steps_done, {k: v.copy() for k, v in params.items()}))
 
-    metrics = metrics_frame(rows, spec, has_test)
+    metrics = metrics_frame(
+        rows, spec, has_test, sharpness=sharpness is not None, activations=health
+    )
     return RunResult(
         config=cfg,
         status=status,
