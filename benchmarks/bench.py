@@ -53,6 +53,75 @@ def plain_loop(hidden: int, steps: int, lr: float = 0.5, lam: float = 1e-4, seed
     return float(loss + acc)
 
 
+def stack_configs(k: int, steps: int) -> list[Any]:
+    """The tutorial's net (3 sigmoid hidden, MSE, no biases, 300 rows, full batch), k seeds with
+    drawn optim.lr (loguniform 0.01-10) and regularization.strength (loguniform 1e-6-0.1)."""
+    rng = np.random.default_rng(0)
+    lrs = np.exp(rng.uniform(np.log(0.01), np.log(10.0), k))
+    lams = np.exp(rng.uniform(np.log(1e-6), np.log(0.1), k))
+    return [
+        validate(
+            {
+                "name": f"m{i}",
+                "seed": i,
+                "optim": {"lr": float(lrs[i])},
+                "regularization": {"strength": float(lams[i])},
+                "train": {"steps": steps},
+                "plots": {"enabled": False},
+            }
+        )
+        for i in range(k)
+    ]
+
+
+def xorlab_stack(configs: list[Any]) -> float:
+    from xorlab.population import train_population
+
+    return float(sum(r.final["loss"] or 0.0 for r in train_population(configs)))
+
+
+def plain_stacked_loop(configs: list[Any]) -> float:
+    """The same K networks as one hand-written stacked NumPy loop: weights (K, fan_in, fan_out),
+    the same 13 metrics every step (loss, data and penalty loss, accuracy, gradient norm, clip
+    flag, per-parameter gradient and weight norms) kept in float64, one table per group."""
+    K, steps = len(configs), configs[0].train.steps
+    X = np.random.RandomState(0).randn(300, 2)
+    cls = np.logical_xor(X[:, 0] > 0, X[:, 1] > 0)
+    Y = np.eye(2)[cls.astype(int)]
+    n = X.shape[0]
+    init = [np.random.RandomState(c.seed) for c in configs]
+    W1 = np.stack([(2 * rs.random_sample((2, 3)) - 1) / np.sqrt(2) for rs in init])
+    W2 = np.stack([(2 * rs.random_sample((3, 2)) - 1) / np.sqrt(3) for rs in init])
+    lr = np.array([c.optim.lr for c in configs])[:, None, None]
+    lam = np.array([c.regularization.strength for c in configs])
+    table = np.empty((steps, K, 13))
+    for t in range(steps):
+        h1 = 1 / (1 + np.exp(-(X @ W1)))  # (K, N, 3)
+        h2 = 1 / (1 + np.exp(-(h1 @ W2)))  # (K, N, 2)
+        dl = ((Y - h2) ** 2).sum(axis=(1, 2)) / (2 * n)
+        s1, s2 = (W1**2).sum(axis=(1, 2)), (W2**2).sum(axis=(1, 2))
+        rl = lam / (2 * n) * (s1 + s2)
+        acc = ((h2[..., 1] > h2[..., 0]) == cls).mean(axis=1)
+        dz2 = (h2 - Y) / n * h2 * (1 - h2)
+        dW2 = h1.swapaxes(1, 2) @ dz2 + (lam / n)[:, None, None] * W2
+        dz1 = (dz2 @ W2.swapaxes(1, 2)) * h1 * (1 - h1)
+        dW1 = X.T @ dz1 + (lam / n)[:, None, None] * W1
+        g1, g2 = (dW1**2).sum(axis=(1, 2)), (dW2**2).sum(axis=(1, 2))
+        row = table[t]
+        row[:, 0], row[:, 1], row[:, 2] = t, 0, lr[:, 0, 0]
+        row[:, 3], row[:, 4], row[:, 5], row[:, 6] = dl + rl, dl, rl, acc
+        row[:, 7], row[:, 8] = np.sqrt(g1 + g2), 0
+        row[:, 9], row[:, 10], row[:, 11], row[:, 12] = (
+            np.sqrt(g1),
+            np.sqrt(g2),
+            np.sqrt(s1),
+            np.sqrt(s2),
+        )
+        W1 -= lr * dW1
+        W2 -= lr * dW2
+    return float(table[-1, :, 3].sum())
+
+
 def xorlab_train(hidden: int, steps: int) -> float:
     cfg = validate(
         {
@@ -312,6 +381,24 @@ def main(argv: list[str] | None = None) -> int:
             steps / 1e6,
             target=1.25 if hidden == 50 else None,
         )
+
+    from xorlab.population import group_size
+
+    stack = stack_configs(group_size(stack_configs(1, 1)[0]), 20 if args.tiny else 1000)
+    ours, ref = measure_pair(
+        lambda: xorlab_stack(stack),
+        lambda: plain_stacked_loop(stack),
+        repeats=repeats,
+    )
+    add(
+        f"3-hidden network-step inside a stack of {len(stack)}, all metrics every step",
+        "hand-written stacked NumPy loop",
+        ours,
+        ref,
+        "µs/step",
+        len(stack) * stack[0].train.steps / 1e6,
+        target=None,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         ours, ref = measure_pair(

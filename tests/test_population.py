@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -349,3 +350,111 @@ def test_get_lr_per_network_is_get_lr(kind):
         for i in range(3):
             alone = optim.Schedule(kind, steps=40, **{k: v[i] for k, v in fields.items()})
             assert lrs[i] == optim.get_lr(alone, t) and not math.isnan(lrs[i])
+
+
+# --- the wide layout: networks fed the same rows, first layer as one product -----------------
+
+WIDE_SHAPES = [
+    ((2, 3, 2), "sigmoid", "mse", False),
+    ((2, 5, 2), "relu", "cross_entropy", True),
+    ((2, 6, 4, 2), "tanh", "mse", True),
+]
+
+
+@pytest.mark.parametrize("sizes,activation,loss,bias", WIDE_SHAPES)
+def test_wide_step_is_each_network_alone(sizes, activation, loss, bias):
+    """wide.step on K networks sharing X gives each the bytes nn.forward/nn.backward give it
+    alone, wherever matches_alone vouches for the layout (it says how, or None)."""
+    from xorlab import wide
+
+    K, N = 7, 40
+    spec = nn.NetSpec(
+        sizes=sizes,
+        activation=activation,
+        loss=loss,
+        bias=bias,
+        penalty="l2",
+        strength=np.linspace(0.01, 0.5, K),
+    )
+    rs = np.random.RandomState(3)
+    X, Y = rs.randn(N, 2), np.eye(2)[rs.randint(0, 2, N)]
+    nets = [nn.init_params(spec, "uniform", rs) for _ in range(K)]
+    mode = wide.matches_alone(spec, K, N, "float64")
+    assert mode is not None  # on this machine's BLAS; a None here falls back, still exact
+    out, dl, grads = wide.step(nn.stack_params(nets), X, Y, spec, N, copy_wt=mode, ws={})
+    for k, net in enumerate(nets):
+        alone = replace(spec, strength=float(spec.strength[k]))
+        out_k, cache = nn.forward(net, X, alone)
+        assert out[k].tobytes() == out_k.tobytes()
+        assert dl[k].tobytes() == np.float64(nn.data_loss(cache, Y, alone)).tobytes()
+        g = nn.backward(net, cache, Y, alone, N)
+        for key in net:
+            assert grads[key][k].reshape(g[key].shape).tobytes() == g[key].tobytes(), key
+
+
+def test_a_workspace_is_reused_and_gives_the_same_numbers():
+    from xorlab import wide
+
+    spec = nn.NetSpec(sizes=(2, 3, 2))
+    rs = np.random.RandomState(0)
+    X, Y = rs.randn(30, 2), np.eye(2)[rs.randint(0, 2, 30)]
+    params = nn.stack_params([nn.init_params(spec, "uniform", rs) for _ in range(4)])
+    ws: dict = {}
+    first = wide.step(params, X, Y, spec, 30, ws=ws)
+    kept = {k: v.copy() for k, v in first[2].items()}
+    out1 = first[0].copy()
+    n_arrays = len(ws)
+    second = wide.step(params, X, Y, spec, 30, ws=ws)
+    assert len(ws) == n_arrays and second[0] is first[0]  # the same arrays, overwritten
+    assert second[0].tobytes() == out1.tobytes()
+    assert all(second[2][k].tobytes() == kept[k].tobytes() for k in kept)
+
+
+def test_a_layout_that_does_not_match_is_not_used(monkeypatch):
+    """If the wide product ever gave other bits than per-network BLAS calls (another BLAS),
+    matches_alone says None and the engine keeps the per-network stack: still exact."""
+    from xorlab import wide
+
+    monkeypatch.setattr(wide, "_matches_alone", lambda *key: False)
+    assert wide.matches_alone(nn.NetSpec(sizes=(2, 3, 2)), 5, 60, "float64") is None
+    used = []
+    real_step = wide.step
+    monkeypatch.setattr(wide, "step", lambda *a, **k: used.append(1) or real_step(*a, **k))
+    assert_batched_equals_alone(variants(config(**KINDS["sigmoid-mse-l2"]), SPREAD))
+    assert used == []
+
+
+def test_the_full_batch_runs_the_wide_step(monkeypatch):
+    from xorlab import wide
+
+    calls = []
+    real_step = wide.step
+    monkeypatch.setattr(
+        wide, "step", lambda *a, **k: calls.append(a[0]["W1"].shape) or real_step(*a, **k)
+    )
+    assert_batched_equals_alone(variants(config(), SPREAD))
+    assert calls and set(calls) == {(3, 2, 5)}
+
+
+def test_networks_without_a_hidden_layer_or_alone_keep_the_stack():
+    from xorlab import wide
+
+    assert wide.matches_alone(nn.NetSpec(sizes=(2, 2)), 5, 60, "float64") is None
+    assert wide.matches_alone(nn.NetSpec(sizes=(2, 3, 2)), 1, 60, "float64") is None
+    assert_batched_equals_alone(variants(config(model={"hidden": []}), SPREAD))
+
+
+@pytest.mark.parametrize("poison", [None, 1])
+def test_wide_accuracies_are_nn_accuracies(poison):
+    from xorlab import wide
+
+    rs = np.random.RandomState(1)
+    out = rs.rand(4, 50, 2)
+    out[2, :, :] = out[2, :, ::-1]
+    out[3, 7, 1] = out[3, 7, 0]  # a tie: class 0
+    y = rs.randint(0, 2, 50)
+    if poison is not None:
+        out[poison, 3, 0] = np.nan
+    finite = np.isfinite(out).all(axis=(1, 2))
+    got, want = wide.accuracies(out, y, finite), nn.accuracies(out, y)
+    assert got.tobytes() == want.tobytes()

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import nn, optim
+from . import nn, optim, wide
 from .config import Config
 from .train import (
     Frame,
@@ -189,6 +189,22 @@ def _stack(configs: Sequence[Config]) -> tuple[_Stack, list[Params]]:
     return stack, inits
 
 
+def _wide_mode(spec: nn.NetSpec, K: int, X: np.ndarray, dtype: str) -> bool | None:
+    """``wide.matches_alone`` for K networks fed ``X``: None when X is one batch per network
+    (K, B, d) or the wide step would not give each network its bits alone."""
+    if X.ndim != 2:
+        return None
+    return wide.matches_alone(spec, K, X.shape[0], dtype)  # remembered: a dict look-up
+
+
+def _outputs(params: Params, X: np.ndarray, spec: nn.NetSpec, dtype: str) -> np.ndarray:
+    """The stack's outputs ``(K, N, C)`` on the shared rows X, wide where that is exact."""
+    K = next(iter(params.values())).shape[0]
+    if _wide_mode(spec, K, X, dtype) is not None:
+        return wide.forward(params, X, spec)[0]
+    return nn.forward(params, X, spec)[0]
+
+
 def train_population(
     configs: Sequence[Config], *, on_step: Callable[[int], None] | None = None
 ) -> list[RunResult]:
@@ -231,6 +247,8 @@ def train_population(
     nb = -(-n // B)  # batches per epoch
     snap_at = set(frame_steps(T, cfg0.plots.gif_frames)) if cfg0.plots.enabled else set()
     progress_every = max(1, T // 200)
+    dtype = cfg0.model.dtype
+    ws: wide.Workspace = {}  # the wide step's arrays, reused from step to step
 
     # what each network's RunResult needs
     status = ["completed"] * K
@@ -261,11 +279,16 @@ def train_population(
                     Xb, Yb = X[rows_b], Y[rows_b]  # (K, B, 2), (K, B, C) or (B, 2), (B, C)
 
                 params, spec = stack.params, stack.spec
-                out, cache = nn.forward(params, Xb, spec)  # (K, B, C)
-                dl = np.asarray(nn.data_loss(cache, Yb, spec), dtype=np.float64)  # (K,)
+                wide_wt = _wide_mode(spec, len(stack.ids), Xb, dtype)
+                if wide_wt is not None:  # one batch for all: the first layer as one product
+                    out, dl_, grads = wide.step(params, Xb, Yb, spec, n, copy_wt=wide_wt, ws=ws)
+                else:
+                    out, cache = nn.forward(params, Xb, spec)  # (K, B, C)
+                    dl_ = nn.data_loss(cache, Yb, spec)
+                    grads = nn.backward(params, cache, Yb, spec, n)
+                dl = np.asarray(dl_, dtype=np.float64)  # (K,)
                 rl = np.asarray(nn.penalty(params, spec, n), dtype=np.float64)  # N: train rows
                 loss = dl + rl
-                grads = nn.backward(params, cache, Yb, spec, n)
                 gsq = [optim.sq_norm_each(g) for g in grads.values()]  # P x (K,)
                 wsq = [optim.sq_norm_each(w) for w in params.values()]
                 gnorm = np.sqrt(sum(gsq))  # summed in parameter order, as train() does
@@ -279,13 +302,14 @@ def train_population(
                 lr = optim.get_lr(stack.sched, t)
                 logged = t % log_every == 0 or t == T - 1
                 if logged or bad.any():
-                    if full_batch:
-                        acc = nn.accuracies(out, y_idx)
+                    if full_batch:  # a finite data loss says the outputs are finite
+                        acc = wide.accuracies(out, y_idx, np.isfinite(dl))
                     else:
-                        acc = nn.accuracies(nn.forward(params, X, spec)[0], y_idx)
+                        acc = nn.accuracies(_outputs(params, X, spec, dtype), y_idx)
                     cols: list[Any] = [t, epoch, lr, loss, dl, rl, acc]
                     if has_test:
-                        cols.append(nn.accuracies(nn.forward(params, X_test, spec)[0], y_test_idx))
+                        out_test = _outputs(params, X_test, spec, dtype)
+                        cols.append(nn.accuracies(out_test, y_test_idx))
                     cols += [gnorm, clipped, *gsq, *wsq]  # squared norms: metrics_frame roots
                     rows = np.empty((len(stack.ids), len(cols)))
                     for c, value in enumerate(cols):
