@@ -150,7 +150,8 @@ def validate_command(file: Path) -> str:
     reject_folder_record(raw, file)
     if isinstance(raw, dict) and SWEEP_KEYS & set(raw):
         sweep = load_sweep(file)
-        return f"{file}: ok (sweep '{sweep.name}', {members_text(sweep)})"
+        search = f"; {search_text(sweep)}" if sweep.search is not None else ""
+        return f"{file}: ok (sweep '{sweep.name}', {members_text(sweep)}{search})"
     cfg = load_config(file)
     n_params = sum(
         (a + 1 if cfg.model.bias else a) * b
@@ -381,6 +382,7 @@ def sweep_command(
 ) -> int:
     import os
 
+    from .search import refuse_to_run
     from .sweep import load_sweep
     from .sweeprun import load_for_resume, members_left, run_sweep
 
@@ -403,6 +405,8 @@ def sweep_command(
         sweep = load_sweep(sweep_file, sets, max_runs=max_runs)
         check_folder_option(runs_dir, "--runs-dir")
         left = None
+    if not dry_run:
+        refuse_to_run(sweep.search, file=sweep.source)
     if left is not None:
         left_line = f"{len(left)} of {_count(len(sweep.members), 'member')} left"
         left_line += " to run" if left else ": the sweep is finished, nothing to run"
@@ -410,6 +414,8 @@ def sweep_command(
         if left is None:
             console.print(members_table(sweep))
             console.print(members_text(sweep), soft_wrap=True)
+            if sweep.search is not None:
+                console.print(f"search: {search_text(sweep)}", markup=False, soft_wrap=True)
         else:
             if left:
                 console.print(members_table(sweep, [sweep.members[i] for i in left]))
@@ -477,6 +483,16 @@ def members_text(sweep: Any) -> str:
         text += (f"; {sweep.n_identical} of them {verb} identical to an earlier member "
                  "(the random draws repeat)")  # fmt: skip
     return text
+
+
+def search_text(sweep: Any) -> str:
+    """The sweep's adaptive search in one line: its rungs and budget, or its PBT rounds."""
+    from .search import describe, mutable_distributions
+
+    s = sweep.search
+    params = (sweep.spec.get("random") or {}).get("params") if s.kind == "pbt" else None
+    n_keys = len(mutable_distributions(s, params)) if s.kind == "pbt" else 0
+    return describe(s, len(sweep.members), sweep.members[0].config.train.steps, n_keys)
 
 
 def members_table(sweep: Any, members: list[Any] | None = None) -> Table:

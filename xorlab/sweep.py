@@ -44,6 +44,7 @@ from . import config as cfgmod
 from . import yamlio
 from .config import Config
 from .errors import ConfigError, XorlabError
+from .search import SearchSpec, check_search
 
 MAX_RUNS = 10_000
 LABEL_MAX = 80
@@ -76,6 +77,7 @@ class SweepSpec(_Strict):
     zip: dict[str, Any] = Field(default_factory=dict)  # dotted key -> values, varied together
     random: RandomSpec | None = None  # n seeded draws of choice/uniform/loguniform/int
     seeds: list[Annotated[int, Field(ge=0, le=cfgmod.SEED_MAX)]] | int | None = None  # or a count
+    search: SearchSpec | None = None  # halving, hyperband or pbt; null: all train in full
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Sweep:
     members: list[Member]
     varied_keys: list[str]  # the columns of summary.csv that vary
     n_identical: int = 0  # members identical to an earlier one (random draws can repeat)
+    search: SearchSpec | None = None  # the adaptive search (xorlab.search), checked at load
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -110,8 +113,9 @@ def _spec_error(exc: ValidationError, file: str) -> ConfigError:
         key = ".".join(str(p) for p in e["loc"]) or None
         msg = e["msg"][0].lower() + e["msg"][1:]
         if e["type"] == "extra_forbidden":
-            allowed = ", ".join(SweepSpec.model_fields)
-            msg = f"unknown sweep key; allowed: {allowed}"
+            inner = len(e["loc"]) == 2 and e["loc"][0] == "search"
+            allowed = ", ".join((SearchSpec if inner else SweepSpec).model_fields)
+            msg = f"unknown {'search' if inner else 'sweep'} key; allowed: {allowed}"
         problems.append((key, msg))
     return ConfigError(problems, file=file)
 
@@ -237,6 +241,9 @@ def build_sweep(
                 config=config,
             )
         )
+    if spec.search is not None:
+        params = spec.random.params if spec.random is not None else None
+        check_search(spec.search, [m.config for m in members], params, file=file)
     name = spec.name or default_name
     return Sweep(
         name=name,
@@ -247,6 +254,7 @@ def build_sweep(
         members=members,
         varied_keys=varied,
         n_identical=len(members) - len(distinct),
+        search=spec.search,
     )
 
 
