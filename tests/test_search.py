@@ -580,3 +580,19 @@ def test_search_rules_are_exit_2_one_line(tmp_path, body, line):
         res = invoke(*args)
         assert res.exit_code == 2, res.output
         assert res.output == f"error: {p}: {line}\n"
+
+
+def test_the_readme_search_example_validates_as_it_says(tmp_path):
+    from .conftest import CONFIGS
+
+    readme = (CONFIGS.parent / "README.md").read_text()
+    block = next(b.split("\n```", 1)[0] for b in readme.split("```yaml\n")[1:] if "\nsearch:" in b)
+    (tmp_path / "xor_h3.yaml").write_bytes((CONFIGS / "xor_h3.yaml").read_bytes())
+    (tmp_path / "sweeps").mkdir()
+    p = write(tmp_path / "sweeps", block, "adaptive.yaml")
+    res = invoke("validate", p)
+    assert res.exit_code == 0, res.output
+    said = res.output.split("27 members; ", 1)[1].removesuffix(")\n")
+    flat = " ".join(readme.split())  # the README's lines wrap anywhere
+    assert f"(`{said}`)" in flat
+    assert f"``search: {S.NOT_RUN_YET}``" in flat
