@@ -638,7 +638,7 @@ def test_readme_commands_run(tmp_path, monkeypatch):
     write(tmp_path, "name: s\nbase: configs/xor_h3.yaml\nset: {train.steps: 5, plots.enabled: "
           "false}\ngrid: {optim.lr: [0.1, 0.3]}\n", "s.yaml")  # fmt: skip
     sweep = Path(invoke("sweep", "s.yaml", "--jobs", "1", "-q").output.strip())
-    member = sorted((sweep / "members").iterdir())[0]
+    member = sweep / "members" / "000-lr=0.1"  # names a member whether or not its folder exists
     places = {"<run or sweep folder>": run.name, "<run>": run.name, "<a>": run.name,
               "<b>": other.name, "<sweep folder>": sweep.name, "<sweep>": sweep.name,
               "<c>": member.name}  # fmt: skip

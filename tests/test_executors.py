@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from xorlab import executors
 from xorlab.cli import app
 from xorlab.executors import plot_sample
+from xorlab.store import SweepStore
 
 from .conftest import write
 
@@ -43,12 +44,8 @@ def test_a_large_sweep_also_draws_its_best_and_worst(tmp_path: Path, monkeypatch
     res = runner.invoke(app, ["sweep", str(p), "-j", "1", "-q", "--runs-dir", str(runs)])
     assert res.exit_code == 0, res.output
     sweep = next(runs.iterdir())
-    last = {
-        i: pd.read_csv(next((sweep / "members").glob(f"00{i}-*")) / "metrics.csv")[
-            "data_loss"
-        ].iloc[-1]
-        for i in range(6)
-    }
+    store = SweepStore(sweep)
+    last = {i: store.metrics(i)["data_loss"].iloc[-1] for i in range(6)}
     others = {i: v for i, v in last.items() if i not in (0, 3)}
     best, worst = min(others, key=others.get), max(others, key=others.get)
     assert best != worst
@@ -58,5 +55,6 @@ def test_a_large_sweep_also_draws_its_best_and_worst(tmp_path: Path, monkeypatch
         if (m / "plots" / "panel.png").is_file()
     }
     assert drawn == {0, 3, best, worst}
+    assert len(list((sweep / "members").iterdir())) == 4  # the others have no folder
     summary = pd.read_csv(sweep / "summary.csv")
     assert (summary["status"] == "completed").all()  # drawn or not, every member is done

@@ -22,8 +22,11 @@ from xorlab.report.read import blowup
 from xorlab.report.sweep import SECTIONS
 from xorlab.report.sweep_figs import median_band
 from xorlab.runner import run_config
+from xorlab.store import SweepStore
 from xorlab.sweep import build_sweep
-from xorlab.sweeprun import run_sweep
+from xorlab.sweeprun import load_for_resume, run_sweep
+
+from .sweepstore import damage_metrics, drop_entry, edit_entry, set_metrics
 
 TINY = {
     "data": {"kind": "xor", "n": 40},
@@ -158,20 +161,15 @@ def sweep_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     sweep = build_sweep(spec, file="s.yaml", base_dir=root)
     folder = run_sweep(sweep, root / "runs", jobs=1).folder
-    members = sorted((folder / "members").iterdir())
-    failed, interrupted, unfinished, damaged = members[1], members[2], members[7], members[8]
-    s = json.loads((failed / "summary.json").read_text())
-    s.update(status="failed", steps_done=0, final={"loss": None, "train_acc": None})
-    (failed / "summary.json").write_text(json.dumps(s))
+    # member 1 failed, 2 was interrupted, 7 never ran, 8's metrics part is damaged
+    edit_entry(folder, 1, status="failed", steps_done=0, final={"loss": None, "train_acc": None},
+               note="RuntimeError: boom in member 1")  # fmt: skip
+    failed = folder / "members" / sweep.members[1].label
+    failed.mkdir(parents=True)
     (failed / "error.txt").write_text("Traceback ...\nRuntimeError: boom in member 1\n")
-    (failed / "final.npz").unlink()
-    s = json.loads((interrupted / "summary.json").read_text())
-    s.update(status="interrupted", steps_done=10)
-    (interrupted / "summary.json").write_text(json.dumps(s))
-    lines = (interrupted / "metrics.csv").read_text().splitlines()[:11]
-    (interrupted / "metrics.csv").write_text("\n".join(lines) + "\n")
-    (unfinished / "summary.json").unlink()
-    (damaged / "metrics.csv").write_bytes(b'step,loss\n1,2,3,4\n"open\n\x00\xff')
+    edit_entry(folder, 2, status="interrupted", steps_done=10)
+    drop_entry(folder, 7)
+    damage_metrics(folder, 8)
     return folder
 
 
@@ -182,8 +180,8 @@ def test_sweep_report_renders_every_section(sweep_folder: Path) -> None:
         assert heading in page.h2, (heading, page.h2)
     text = " ".join(page.text)
     assert "RuntimeError: boom in member 1" in text
-    assert "metrics.csv cannot be read" in text
-    for status in ("failed", "interrupted", "unfinished", "diverged", "completed"):
+    assert "metrics cannot be read" in text
+    for status in ("failed", "interrupted", "pending", "diverged", "completed"):
         assert status in text
     assert "explode" in text and "diverged in" in text
     assert "Changing one setting" in text  # explode -> clipped is a single changed setting
@@ -414,15 +412,11 @@ def _copy_sweep(src: Path, dst: Path) -> Path:
 
 
 def test_a_sweep_cut_short_counts_only_what_was_trained(lr_sweep: Path, tmp_path: Path) -> None:
-    import shutil
 
     sweep = _copy_sweep(lr_sweep, tmp_path / "cut")
-    members = sorted((sweep / "members").iterdir())
-    for m in members[3:]:  # never started: no folder
-        shutil.rmtree(m)
-    s = json.loads((members[2] / "summary.json").read_text())
-    s.update(status="interrupted", steps_done=2)
-    (members[2] / "summary.json").write_text(json.dumps(s))
+    for i in range(3, 6):  # never started: no record
+        drop_entry(sweep, i)
+    edit_entry(sweep, 2, status="interrupted", steps_done=2)
     md = (build_report(sweep) / "report.md").read_text()
     assert (
         "This sweep has **6** networks: 6 values of `lr`, 5 steps each; **2** of them trained to "
@@ -450,27 +444,24 @@ def test_a_finished_sweep_says_it_trained_them_all(lr_sweep: Path, tmp_path: Pat
 )
 def test_reports_draw_huge_finite_losses(lr_sweep: Path, tmp_path: Path, losses) -> None:
     sweep = _copy_sweep(lr_sweep, tmp_path / "huge")
-    members = sorted((sweep / "members").iterdir())
-    for m, loss in zip(members[-2:], losses):
-        s = json.loads((m / "summary.json").read_text())
-        finite = np.isfinite(loss)
-        s.update(status="diverged", diverged_at=4, steps_done=4)
-        s["final"] = {"loss": loss if finite else None, "train_acc": None, "test_acc": None}
-        (m / "summary.json").write_text(json.dumps(s))
-        metrics = (m / "metrics.csv").read_text().splitlines()
-        head = metrics[0].split(",")
-        last = metrics[-1].split(",")
-        last[head.index("loss")] = repr(loss)
-        last[head.index("train_acc")] = ""  # item 9: no accuracy for a diverged run
-        (m / "metrics.csv").write_text("\n".join([*metrics[:-1], ",".join(last)]) + "\n")
+    store = SweepStore(sweep)
+    labels = [m.label for m in load_for_resume(sweep).members]
+    for i, loss in zip((4, 5), losses):
+        finite = bool(np.isfinite(loss))
+        final = {"loss": loss if finite else None, "train_acc": None, "test_acc": None}
+        metrics = store.metrics(i)
+        metrics.loc[metrics.index[-1], "loss"] = loss
+        metrics.loc[metrics.index[-1], "train_acc"] = np.nan  # item 9: no accuracy if diverged
+        edit_entry(sweep, i, status="diverged", diverged_at=4, steps_done=4, final=final)
+        set_metrics(sweep, i, metrics)
     for metric in ("final_loss", "max_spike", "final_train_acc"):
         out = build_report(sweep, out=tmp_path / metric, metric=metric)
         check_report(out)
         assert (out / "heatmap.png").is_file()
     md = (tmp_path / "final_loss" / "report.md").read_text()
-    row = next(line for line in md.splitlines() if line.startswith(f"| 5 | {members[-1].name}"))
+    row = next(line for line in md.splitlines() if line.startswith(f"| 5 | {labels[-1]}"))
     assert "| diverged |" in row and "| – |" in row  # no accuracy shown as a dash
-    build_report(members[-1], out=tmp_path / "run")  # and the member's own run report
+    build_report(sweep / "members" / labels[-1], out=tmp_path / "run")  # the member's own report
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -585,10 +576,7 @@ def test_divergence_row_labels_are_dark_enough_to_read_on_white(tmp_path: Path) 
     }
     spec["config"]["data"] = {"kind": "xor", "n": 12}
     folder = run_sweep(build_sweep(spec, file="s.yaml", base_dir=tmp_path), tmp_path).folder
-    view = read_sweep(folder)
-    s = json.loads((view.members[-1].run.path / "summary.json").read_text())
-    s.update(status="diverged", diverged_at=2)  # something to show
-    (view.members[-1].run.path / "summary.json").write_text(json.dumps(s))
+    edit_entry(folder, 11, status="diverged", diverged_at=2)  # something to show
     pl = plan(read_sweep(folder), x=None, y=None, metric="final_loss")
     assert pl.color is not None and pl.color.continuous
     fig, _ = divergence_figure(pl)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
+from xorlab.store import SweepStore
 from xorlab.sweep import load_sweep
 from xorlab.sweeprun import load_for_resume, run_sweep
 
@@ -39,8 +39,8 @@ def seed_study(tmp_path_factory):
     return out.folder, out.summary
 
 
-def _story(folder, run_dir):
-    m = pd.read_csv(folder / run_dir / "metrics.csv")
+def _story(folder, index):
+    m = SweepStore(folder).metrics(int(index))
     running_min = m["loss"].cummin().shift(1)
     return m, bool((m["loss"] > 10 * running_min).any())
 
@@ -50,8 +50,8 @@ def test_explode_blows_up_for_every_seed(seed_study):
     rows = summary[summary["variant"] == "h50_explode"]
     assert len(rows) == 3
     for _, r in rows.iterrows():
-        _, spiked = _story(folder, r["run_dir"])
-        assert r["status"] == "diverged" or spiked, r["run_dir"]
+        _, spiked = _story(folder, r["index"])
+        assert r["status"] == "diverged" or spiked, r["index"]
 
 
 @pytest.mark.parametrize("variant", REMEDIES)
@@ -60,11 +60,11 @@ def test_every_remedy_ends_well_for_every_seed(seed_study, variant):
     rows = summary[summary["variant"] == variant]
     assert len(rows) == 3
     for _, r in rows.iterrows():
-        m, spiked = _story(folder, r["run_dir"])
-        assert not spiked, r["run_dir"]  # the explode run recovers too: no spike is the fix
-        assert r["status"] == "completed", r["run_dir"]
-        assert r["final_train_acc"] >= 0.9, r["run_dir"]
-        assert r["final_loss"] <= 2 * m["loss"].min(), r["run_dir"]
+        m, spiked = _story(folder, r["index"])
+        assert not spiked, r["index"]  # the explode run recovers too: no spike is the fix
+        assert r["status"] == "completed", r["index"]
+        assert r["final_train_acc"] >= 0.9, r["index"]
+        assert r["final_loss"] <= 2 * m["loss"].min(), r["index"]
 
 
 def test_fifty_beat_three_for_every_seed(seed_study):

@@ -13,12 +13,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from xorlab.store import SweepStore, read_metrics
+
 from .conftest import TINY, write
 
 SCRIPT = str(Path(sys.executable).parent / "xorlab")
 BASE = "name: base\ndata: {n: 40}\nmodel: {hidden: [3]}\noptim: {lr: 0.5}\ntrain: {steps: 20}\n"
 SLOW = "grid: {model.hidden: [[3], [4], [5], [6], [7], [8]]}\n"  # one group per member
 COLS = ["index", "run_dir", "seed", "status", "final_loss", "final_train_acc", "diverged_at"]
+
+
+def _finished(runs: Path) -> int:
+    return sum(
+        e["status"] in ("completed", "diverged")
+        for p in runs.glob("*/records/*.json")
+        for e in json.loads(p.read_text())["members"].values()
+    )
 
 
 def _wait_for(cond, timeout: float = 60.0) -> bool:
@@ -55,7 +65,7 @@ def test_sigterm_to_a_sweeps_process_group_then_resume_equals_a_sweep_never_stop
     proc = subprocess.Popen([SCRIPT, "sweep", str(p), *steps, "-j", "2", "-q", "--runs-dir",
                              str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)  # fmt: skip
-    assert _wait_for(lambda: len(list(runs.glob("*/members/*/summary.json"))) >= 2)
+    assert _wait_for(lambda: _finished(runs) >= 2)
     os.killpg(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
@@ -64,9 +74,9 @@ def test_sigterm_to_a_sweeps_process_group_then_resume_equals_a_sweep_never_stop
     assert (first["status"] == "completed").sum() >= 2
     assert set(first["status"]) <= {"completed", "interrupted", "pending"}, first["status"]
     assert "failed" not in set(first["status"])  # no worker death counted against a member
-    for run_dir in first.loc[first["status"] == "interrupted", "run_dir"]:
-        note = json.loads((folder / run_dir / "summary.json").read_text())["note"]
-        assert note == "stopped by SIGTERM"
+    store = SweepStore(folder)
+    for index in first.loc[first["status"] == "interrupted", "index"]:
+        assert store.entry(int(index))["note"] == "stopped by SIGTERM"
 
     res = subprocess.run([SCRIPT, "sweep", "--resume", str(folder), "-q"],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -78,3 +88,4 @@ def test_sigterm_to_a_sweeps_process_group_then_resume_equals_a_sweep_never_stop
     (other,) = straight.iterdir()
     resumed = pd.read_csv(folder / "summary.csv")
     pd.testing.assert_frame_equal(resumed[COLS], pd.read_csv(other / "summary.csv")[COLS])
+    pd.testing.assert_frame_equal(read_metrics(folder), read_metrics(other))

@@ -427,18 +427,68 @@ def explain(
     ] = None,
     set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    step: Annotated[
+        int | None,
+        typer.Option(metavar="T", min=0, help="With a RUN folder: replay it to step T, show T."),
+    ] = None,
 ) -> None:
-    """Show one training step on one sample: every z, h, chain-rule factor and gradient."""
+    """Show one training step on one sample: every z, h, chain-rule factor and gradient.
+
+    CONFIG may be a run folder with --step T: the run is replayed to step T and that step is
+    shown at its own learning rate."""
     from .commands import explain_command, render_explain
 
     try:
-        info = explain_command(config, weights, x, y, lr, set_ or [])
+        if step is not None or (config is not None and config.is_dir()):
+            from .diagnose_command import explain_at_step
+
+            if step is None:
+                raise XorlabError("a run folder needs --step T (the step to show)", key="--step")
+            if config is None or weights is not None or set_:
+                raise XorlabError("--step needs a RUN folder, without --weights or --set",
+                                  key="--step")  # fmt: skip
+            info = explain_at_step(config, step, x, y, lr)
+        else:
+            info = explain_command(config, weights, x, y, lr, set_ or [])
     except XorlabError as exc:
         fail(exc)
     if as_json:
         sys.stdout.write(json.dumps(info) + "\n")
     else:
+        if step is not None:
+            line = f"step {step} of {config}, replayed from its config.yaml (lr_t = {info['lr']:g})"
+            out.print(line, markup=False, soft_wrap=True)
         render_explain(info, out)
+
+
+@app.command()
+def diagnose(
+    run: Annotated[
+        Path,
+        typer.Argument(metavar="RUN", help="A run folder or a sweep member.",
+                       autocompletion=_complete_run),  # fmt: skip
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    write_sweep: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the remedies as a sweep file."),
+    ] = None,
+    run_it: Annotated[
+        bool, typer.Option("--run", help="Run the remedies as a sweep and say which fixed it.")
+    ] = False,
+) -> None:
+    """Say what went wrong in a run, when, with the evidence, and what to change first."""
+    from .diagnose_command import diagnose_command, render_diagnosis
+
+    try:
+        info, code = diagnose_command(run, write_sweep, run_it)
+    except XorlabError as exc:
+        fail(exc)
+    if as_json:
+        sys.stdout.write(json.dumps(info) + "\n")
+    else:
+        render_diagnosis(info, out)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -456,7 +456,7 @@ def sweep_command(
     if quiet:
         console.print(str(outcome.folder), markup=False, soft_wrap=True)
     else:
-        console.print(best_table(outcome.summary))
+        console.print(best_table(outcome.summary, labels=[m.label for m in sweep.members]))
         counts = outcome.summary["status"].value_counts().to_dict()
         console.print(
             ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"  ->  {outcome.folder}",
@@ -511,11 +511,12 @@ def members_table(sweep: Any, members: list[Any] | None = None) -> Table:
     return t
 
 
-def best_table(summary: Any, n: int = 10) -> Table:
+def best_table(summary: Any, n: int = 10, labels: list[str] | None = None) -> Table:
     """The best ``n`` members: by test accuracy when they hold out a test set, else by data loss.
 
     Never by the total loss: a sweep that varies the penalty's strength would rank its penalty.
-    Ties go by data loss, then by index."""
+    Ties go by data loss, then by index. ``labels`` names the members (by index); without it,
+    their run_dir does."""
     loss = "final_data_loss" if "final_data_loss" in summary else "final_loss"
     has_test = "final_test_acc" in summary and bool(summary["final_test_acc"].notna().any())
     if has_test:
@@ -534,7 +535,8 @@ def best_table(summary: Any, n: int = 10) -> Table:
         return None if pd.isna(v) else float(v)
 
     for _, r in df.iterrows():
-        cells = [str(r["index"]), str(r["run_dir"]).removeprefix("members/"), str(r["status"]),
+        name = labels[r["index"]] if labels else str(r["run_dir"]).removeprefix("members/")
+        cells = [str(r["index"]), name, str(r["status"]),
                  _loss(num(r[loss])), _acc(num(r["final_train_acc"]))]  # fmt: skip
         if has_test:
             cells.append(_acc(num(r["final_test_acc"])))

@@ -23,6 +23,7 @@ from . import yamlio
 from .errors import XorlabError
 from .listing import STATUS_STYLE, _load_json
 from .rundir import FINISHED
+from .store import member_ref, open_sweep
 from .sweep import short_names
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ def load_run(path: str | Path) -> RunData:
     not a YAML mapping: XorlabError. A missing or bad summary.json or metrics.csv is noted in
     ``status`` and ``problems`` instead."""
     p = Path(path)
+    if member_ref(p) is not None:  # <sweep>/members/<label>: read through the sweep's store
+        return _load_member(p)
     if not p.exists():
         raise XorlabError("no such run folder", file=str(path))
     if not p.is_dir():
@@ -111,6 +114,30 @@ def load_run(path: str | Path) -> RunData:
         summary=summary,
         metrics=metrics,
         status="damaged" if problems else status,
+        problems=problems,
+    )
+
+
+def _load_member(path: Path) -> RunData:
+    sweep_dir, label = member_ref(path) or (path, "")
+    members = open_sweep(sweep_dir)
+    if label not in members.by_label:
+        raise XorlabError(f"no member {label!r} in this sweep", file=str(sweep_dir))
+    m = members.get(members.by_label[label])
+    problems: list[str] = []
+    metrics = pd.DataFrame({"step": []})
+    if m.status in FINISHED:
+        try:
+            metrics = m.metrics()
+        except Exception as exc:  # noqa: BLE001 - a damaged part file, whatever pyarrow raises
+            problems.append(f"metrics cannot be read ({type(exc).__name__})")
+    return RunData(
+        path=path,
+        label=run_label(path),
+        config=flatten(m.config.to_dict()),
+        summary=m.summary,
+        metrics=metrics,
+        status="damaged" if problems else m.status,
         problems=problems,
     )
 

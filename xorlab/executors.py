@@ -6,10 +6,14 @@ depends on the executor or ``--jobs``), ``RenderTask`` draws one trained member'
 whose config wants plots goes back into the queue as a render task once trained, so drawing, the
 costly part, spreads over every worker. A large sweep draws only a sample (``plot_sample``): the
 rest of its members are done without plots, and once every member is trained the best and the
-worst of them are drawn too. Workers compute and return bytes; they never write files (a cluster
-needs no shared disk). ``TaskQueue`` holds what is left and turns replies into events, the same for
-every executor: ``Started(index)``, ``Done(index, output)``, ``Failed(index, error)``, and
-``Drawn(index, plots)`` for a member drawn after it was done.
+worst of them are drawn too (trained again alone: training is deterministic). Workers compute and
+return bytes; they never write files (a cluster needs no shared disk): a training task's reply
+carries its *part* of the sweep store (``store.Part``: the members' metrics as Parquet, their
+weights, their records), encoded in the worker. A member's RunResult travels back only when its
+plots are to be drawn. ``TaskQueue`` holds what is left and turns replies into events, the same
+for every executor: ``Started(index)``, ``Stored(part)`` (before the Done events of its members),
+``Done(index, output)``, ``Failed(index, error)``, and ``Drawn(index, plots)`` for a member drawn
+after it was done.
 
 Faults stay with their member. A member that raises is failed; if it raised inside a group, the
 group's members are trained again one by one (in the same worker), so only the culprit fails. A
@@ -28,7 +32,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -36,7 +40,8 @@ from .config import Config
 from .errors import XorlabError
 from .population import train_population
 from .proc import WORKER_MODULES, blas_threads, keep_freed_memory, pin_blas
-from .rundir import now_iso, result_files
+from .rundir import FINISHED, now_iso
+from .store import Part, encode_part, final_data_loss, summary_entry
 from .train import RunResult, train
 
 Member = tuple[int, dict[str, Any]]  # (index in the sweep, resolved config as a dict)
@@ -45,40 +50,45 @@ Member = tuple[int, dict[str, Any]]  # (index in the sweep, resolved config as a
 @dataclass(frozen=True)
 class TrainTask:
     members: tuple[Member, ...]
+    keep: frozenset[int] = frozenset()  # members whose RunResult comes back (to draw plots)
+    columns: tuple[str, ...] = ()  # the sweep's metrics columns (every part carries them all)
 
 
 @dataclass(frozen=True)
 class RenderTask:
     index: int
-    result: RunResult
+    result: RunResult | None  # None: train ``config`` again first (a late drawing)
     late: bool = False  # the member is done already; its plots come as a Drawn event
+    config: dict[str, Any] | None = None
 
 
 Task = TrainTask | RenderTask
-Reply = tuple[int, bool, Any]  # (index, ok, Trained | plots | traceback text)
+Reply = tuple[int, bool, Any]  # (index, ok, Trained | plots | traceback), or (PART, True, Part)
+PART = -1  # the index of a training task's first reply: its part of the store
 
 
 @dataclass
 class Trained:
-    """One member's training, as a worker returns it."""
+    """One member's training, as a worker returns it (its numbers travel in the Part)."""
 
-    result: RunResult
-    files: dict[str, bytes]  # rundir.result_files, encoded in the worker
-    wall_s: float  # its share of the group's training time
-    started_at: str
-    group_size: int
-    blas_threads: int | None  # in the process that trained it
+    status: str
+    wants_plots: bool  # its config enables plots
+    rank: float  # best/worst among the undrawn (``_rank_value``)
+    result: RunResult | None = None  # only for members in the task's ``keep``
 
 
 @dataclass
 class MemberOutput:
-    result: RunResult
-    files: dict[str, bytes]
+    status: str
     plots: dict[str, bytes]  # file name -> bytes, rendered in a worker
-    wall_s: float
-    started_at: str
-    group_size: int
-    blas_threads: int | None
+    plot_error: str | None = None  # the traceback when drawing failed (the member stays done)
+
+
+@dataclass
+class Stored:
+    """A training task's part of the store, to be written before its members are done."""
+
+    part: Part
 
 
 @dataclass
@@ -106,7 +116,7 @@ class Drawn:
     plots: dict[str, bytes]  # empty if drawing failed: the member stays done, without plots
 
 
-Event = Started | Done | Failed | Drawn
+Event = Started | Stored | Done | Failed | Drawn
 
 PLOT_ALL_UP_TO = 24  # a sweep of at most this many members draws every member's plots
 PLOT_SAMPLE = 10  # a larger one draws this many, evenly spaced by index, then its best and worst
@@ -143,30 +153,66 @@ def work(task: Task) -> list[Reply]:
         try:
             from .plots import render_run_bytes  # matplotlib only where plots are drawn
 
-            gif = task.result.config.plots.gif_frames > 1
-            return [(task.index, True, render_run_bytes(task.result, gif=gif))]
+            result = task.result
+            if result is None:
+                assert task.config is not None  # a late drawing carries its config
+                result = train(Config.model_validate(task.config))
+            gif = result.config.plots.gif_frames > 1
+            return [(task.index, True, render_run_bytes(result, gif=gif))]
         except Exception:  # noqa: BLE001 - a member's failure is recorded, not raised
             return [(task.index, False, traceback.format_exc())]
-    return train_group(task.members)
+    return train_group(task.members, keep=task.keep, columns=task.columns)
 
 
-def train_group(members: Sequence[Member]) -> list[Reply]:
-    """Train members as one stack; if that raises, train each alone so only the culprit fails."""
+def train_group(
+    members: Sequence[Member], keep: frozenset[int] = frozenset(), columns: Sequence[str] = ()
+) -> list[Reply]:
+    """Train members as one stack (if that raises, each alone, so only the culprit fails); the
+    first reply is the task's part of the store, encoded here, then one reply per member."""
+    trained, failed = _train(members)
+    replies: list[Reply] = []
+    if trained:
+        results = [(i, r) for i, r, _ in trained]
+        metrics, weights, stored = encode_part(results, columns)
+        entries = {}
+        for index, r, info in trained:
+            timing = {k: v for k, v in info.items() if k != "wall_s"}  # wall_s: rounded
+            entry = {**summary_entry(r, info["wall_s"]), **timing}
+            entry["final_data_loss"] = (
+                final_data_loss(r.final_params, r.data, r.config) if r.status in FINISHED else None
+            )
+            entries[index] = entry
+        cols = list(trained[0][1].metrics.columns)
+        replies.append((PART, True, Part(stored, metrics, weights, cols, entries)))
+    for index, r, _ in trained:
+        wants = r.config.plots.enabled
+        kept = r if wants and index in keep and r.status != "interrupted" else None
+        replies.append((index, True, Trained(r.status, wants, _rank_value(r), kept)))
+    replies += [(index, False, tb) for index, tb in failed]
+    return replies
+
+
+def _train(
+    members: Sequence[Member],
+) -> tuple[list[tuple[int, RunResult, dict[str, Any]]], list[tuple[int, str]]]:
+    """(index, result, timing) of each member trained, (index, traceback) of each that raised."""
     started = now_iso()
     t0 = time.perf_counter()
     try:
         configs = [Config.model_validate(d) for _, d in members]
         results = train_population(configs) if len(configs) > 1 else [train(configs[0])]
-        wall = (time.perf_counter() - t0) / len(members)
-        threads = blas_threads()
-        return [
-            (index, True, Trained(r, result_files(r), wall, started, len(members), threads))
-            for (index, _), r in zip(members, results)
-        ]
     except Exception:  # noqa: BLE001
         if len(members) == 1:
-            return [(members[0][0], False, traceback.format_exc())]
-        return [reply for m in members for reply in train_group([m])]
+            return [], [(members[0][0], traceback.format_exc())]
+        trained, failed = [], []
+        for m in members:
+            t, f = _train([m])
+            trained += t
+            failed += f
+        return trained, failed
+    info = {"wall_s": (time.perf_counter() - t0) / len(members), "started_at": started,
+            "group_size": len(members), "blas_threads": blas_threads()}  # fmt: skip
+    return [(index, r, info) for (index, _), r in zip(members, results)], []
 
 
 # --- the queue, shared by every executor --------------------------------------------------------
@@ -182,18 +228,24 @@ class TaskQueue:
         self.interrupted = False  # a member came back interrupted (Ctrl-C in this process)
         self.eager = eager  # members whose plots are drawn when trained (None: all)
         self.untrained = {i for g in groups for i, _ in g}  # to see when the last one is back
-        # the best and the worst members trained without plots: (rank value, index, result)
-        self.extremes: dict[str, tuple[float, int, RunResult]] = {}
+        # the best and the worst members trained without plots: (rank value, index, config)
+        self.extremes: dict[str, tuple[float, int, dict[str, Any]]] = {}
+        self.columns: tuple[str, ...] = ()  # the sweep's metrics columns, for every part
+        self.configs: dict[int, dict[str, Any]] = {}  # of members that may be drawn late
 
     def add(self, group: Sequence[Member]) -> None:
         """Queue one training group."""
-        self.tasks.append(TrainTask(tuple(group)))
+        keep = frozenset(i for i, _ in group if self.eager is None or i in self.eager)
+        self.tasks.append(TrainTask(tuple(group), keep, self.columns))
         self.untrained.update(i for i, _ in group)
+        for i, d in group:
+            if i not in keep and d["plots"]["enabled"]:
+                self.configs[i] = d
 
     def __bool__(self) -> bool:
         return bool(self.tasks)
 
-    def pop(self) -> tuple[Task, list[Event]]:
+    def pop(self) -> tuple[Task, list[Started]]:
         """The next task, and a Started event for each member that starts with it."""
         task = self.tasks.popleft()
         fresh = []
@@ -202,7 +254,7 @@ class TaskQueue:
         self.open.update(fresh)
         return task, [Started(i) for i in fresh]
 
-    def unpop(self, task: Task, events: list[Event]) -> None:
+    def unpop(self, task: Task, events: list[Started]) -> None:
         """Put back a task that never reached a worker."""
         self.tasks.appendleft(task)
         self.open.difference_update(e.index for e in events)
@@ -210,27 +262,29 @@ class TaskQueue:
     def finish(self, task: Task, replies: list[Reply]) -> list[Event]:
         events: list[Event] = []
         for index, ok, payload in replies:
-            if isinstance(task, RenderTask) and task.late:
+            if index == PART:
+                events.append(Stored(payload))
+            elif isinstance(task, RenderTask) and task.late:
                 events.append(Drawn(index, payload if ok else {}))
+            elif not ok and isinstance(task, RenderTask):  # trained and stored: it stays done
+                trained = self.trained.pop(index)
+                events.append(self._close(Done(index, MemberOutput(trained.status, {}, payload))))
             elif not ok:
-                self.trained.pop(index, None)
                 self.untrained.discard(index)
                 events.append(self._close(Failed(index, payload)))
             elif isinstance(task, RenderTask):
                 trained = self.trained.pop(index)
-                events.append(self._close(Done(index, self._output(trained, payload))))
+                events.append(self._close(Done(index, MemberOutput(trained.status, payload))))
             else:
                 self.untrained.discard(index)
-                result = payload.result
-                wants = result.config.plots.enabled and result.status != "interrupted"
-                if wants and (self.eager is None or index in self.eager):
+                if payload.result is not None:
                     self.trained[index] = payload
-                    self.tasks.appendleft(RenderTask(index, result))  # before new training
+                    self.tasks.appendleft(RenderTask(index, payload.result))  # before training
                     continue
-                if wants:
-                    self._consider(index, result)
-                self.interrupted |= result.status == "interrupted"
-                events.append(self._close(Done(index, self._output(payload, {}))))
+                if payload.wants_plots and payload.status != "interrupted":
+                    self._consider(index, payload.rank)
+                self.interrupted |= payload.status == "interrupted"
+                events.append(self._close(Done(index, MemberOutput(payload.status, {}))))
         self._draw_extremes()
         return events
 
@@ -238,30 +292,30 @@ class TaskQueue:
         """Once every member is trained, queue the drawing of the best and the worst."""
         if self.untrained or not self.extremes or self.interrupted:
             return
-        for index, result in {i: r for _, i, r in self.extremes.values()}.items():
-            self.tasks.append(RenderTask(index, result, late=True))
+        for index, config in {i: c for _, i, c in self.extremes.values()}.items():
+            self.tasks.append(RenderTask(index, None, late=True, config=config))
         self.extremes.clear()
 
-    def _consider(self, index: int, result: RunResult) -> None:
-        """Keep ``result`` if it is the best or the worst so far (ties: the lower index)."""
-        v = _rank_value(result)
+    def _consider(self, index: int, rank: float) -> None:
+        """Keep ``index`` if it is the best or the worst so far (ties: the lower index)."""
         best, worst = self.extremes.get("best"), self.extremes.get("worst")
-        if best is None or v < best[0]:
-            self.extremes["best"] = (v, index, result)
-        if worst is None or v > worst[0]:
-            self.extremes["worst"] = (v, index, result)
+        config = self.configs.pop(index)
+        if best is None or rank < best[0]:
+            self.extremes["best"] = (rank, index, config)
+        if worst is None or rank > worst[0]:
+            self.extremes["worst"] = (rank, index, config)
 
     def lost(self, task: Task, how: str) -> list[Event]:
         """The worker running ``task`` died: a group's members go again alone; one member fails."""
         if isinstance(task, RenderTask) and task.late:
             return [Drawn(task.index, {})]
-        if isinstance(task, RenderTask):
-            self.trained.pop(task.index, None)
+        if isinstance(task, RenderTask):  # trained and stored: it stays done, without plots
+            trained = self.trained.pop(task.index)
             msg = f"worker process died ({how}) while drawing this member's plots\n"
-            return [self._close(Failed(task.index, msg))]
+            return [self._close(Done(task.index, MemberOutput(trained.status, {}, msg)))]
         if len(task.members) > 1:
             for m in reversed(task.members):
-                self.tasks.appendleft(TrainTask((m,)))
+                self.tasks.appendleft(replace(task, members=(m,)))
             return []
         msg = f"worker process died ({how}) while running this member\n"
         self.untrained.discard(task.members[0][0])
@@ -271,12 +325,6 @@ class TaskQueue:
     def _close(self, event: Done | Failed) -> Event:
         self.open.discard(event.index)
         return event
-
-    @staticmethod
-    def _output(t: Trained, plots: dict[str, bytes]) -> MemberOutput:
-        return MemberOutput(
-            t.result, t.files, plots, t.wall_s, t.started_at, t.group_size, t.blas_threads
-        )
 
 
 def _worker_setup() -> None:
@@ -331,7 +379,7 @@ def _worker_main(conn: Connection) -> None:
             conn.send(replies)
         except Exception:  # noqa: BLE001 - e.g. an unpicklable result
             tb = traceback.format_exc()
-            conn.send([(index, False, tb) for index, _, _ in replies])
+            conn.send([(index, False, tb) for index, _, _ in replies if index != PART])
 
 
 @dataclass

@@ -34,6 +34,7 @@ from rich.text import Text
 from . import yamlio
 from .errors import XorlabError
 from .rundir import FINISHED, read_json
+from .store import StoredMember, SweepStore, member_ref, open_sweep
 
 RUN_FILES = ("config.yaml", "meta.json", "summary.json", "metrics.csv", "final.npz")
 RUN_STATUSES = ("completed", "diverged", "interrupted", "failed")
@@ -109,6 +110,12 @@ def scan(root: str | Path = "runs") -> list[RunInfo]:
     XorlabError; nothing inside it ever is.
     """
     root = Path(root)
+    if member_ref(root) is not None:  # <sweep>/members/<label>: from the store
+        return [member_info(root)]
+    if root.name == "members" and is_sweep_folder(
+        root.parent
+    ):  # every member, whether their folders exist or not
+        return sort_by(member_infos(root.parent), "started")
     if not root.exists():
         raise XorlabError("no such folder", file=str(root))
     if not root.is_dir():
@@ -117,7 +124,7 @@ def scan(root: str | Path = "runs") -> list[RunInfo]:
         return [sweep_info(root)]
     if is_run_folder(root):
         return [run_info(root)]
-    in_sweep = root.parent.name if root.name == "members" and is_sweep_folder(root.parent) else None
+    in_sweep = None
     infos = []
     for child in _children(root):
         if is_sweep_folder(child):
@@ -253,6 +260,41 @@ def sweep_info(path: Path) -> RunInfo:
     return info
 
 
+def member_infos(sweep_dir: Path) -> list[RunInfo]:
+    """One row per member of a sweep, read through its store."""
+    members = open_sweep(sweep_dir)
+    return [_stored_info(m, sweep_dir.name) for m in members.all()]
+
+
+def member_info(path: Path) -> RunInfo:
+    """``<sweep>/members/<label>``'s row, read through the store (its folder need not exist)."""
+    sweep_dir, label = member_ref(path) or (path, "")
+    members = open_sweep(sweep_dir)
+    if label not in members.by_label:
+        raise XorlabError(f"no member {label!r} in this sweep", file=str(sweep_dir))
+    return _stored_info(members.get(members.by_label[label]), sweep_dir.name)
+
+
+def _stored_info(m: StoredMember, sweep_name: str) -> RunInfo:
+    e = m.entry or {}
+    final = _final_block(e)
+    config = m.config.to_dict()
+    info = RunInfo(
+        path=str(m.path), folder=m.label, kind="run", name=m.config.name,
+        started=_iso(e.get("started_at")), status=m.status, sweep=sweep_name,
+        note=_str(e.get("note")) or None, steps_done=_int(e.get("steps_done")),
+        steps_total=m.config.train.steps, final_loss=_float(final.get("loss")),
+        final_train_acc=_float(final.get("train_acc")),
+        final_test_acc=_float(final.get("test_acc")), diverged_at=_int(e.get("diverged_at")),
+        wall_s=_float(e.get("wall_s")),
+    )  # fmt: skip
+    for attr, key in SETTINGS.items():
+        setattr(info, attr, _setting(attr, _dotted(config, key)))
+    if info.clip == "none":
+        info.clip_max = None
+    return info
+
+
 def _fill_sweep(info: RunInfo, path: Path) -> None:
     problems = info.problems
     doc, bad = _load_yaml(path / "sweep.yaml")
@@ -266,26 +308,26 @@ def _fill_sweep(info: RunInfo, path: Path) -> None:
         problems.append("sweep.yaml: no member list")
     members = [m for m in listed or [] if isinstance(m, dict) and isinstance(m.get("folder"), str)]
 
-    rows: dict[str, dict[str, Any]] = {}  # member folder -> its summary.csv row
+    rows: dict[int, dict[str, Any]] = {}  # member index -> its summary.csv row
     if (path / "summary.csv").exists():
         try:
             df = pd.read_csv(path / "summary.csv")
-            if "run_dir" not in df or "status" not in df:
-                raise ValueError("no run_dir or status column")
+            if "index" not in df or "status" not in df:
+                raise ValueError("no index or status column")
             for r in df.to_dict("records"):
-                rows[str(r["run_dir"]).removeprefix("members/")] = r
-        except (OSError, ValueError):  # pandas' parser errors and UnicodeDecodeError too
+                rows[int(r["index"])] = r
+        except (OSError, ValueError, TypeError):  # pandas' parser errors, UnicodeDecodeError
             problems.append("summary.csv: not a readable table")
 
-    if members:
+    if members:  # the record entries say which are finished (summary.csv may lag)
+        indices = [_int(m.get("index")) for m in members]
+        keys = [i if i is not None else n for n, i in enumerate(indices)]
         labels = [m["folder"] for m in members]
-    elif rows:
-        labels = list(rows)
-    else:
-        labels = [p.name for p in _children(path / "members")]
-
-    members_dir = path / "members"
-    results = [_member_result(members_dir / label, rows.get(label)) for label in labels]
+    else:  # without sweep.yaml's member list: summary.csv's rows
+        keys = sorted(rows)
+        labels = [f"member {i}" for i in keys]
+    entries = SweepStore(path).entries()
+    results = [_member_result(entries.get(k), rows.get(k)) for k in keys]
     counts = dict.fromkeys(MEMBER_STATUSES, 0)
     for r in results:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -319,30 +361,28 @@ def _fill_sweep(info: RunInfo, path: Path) -> None:
         info.status = "partial"
 
 
-def _member_result(folder: Path, row: dict[str, Any] | None) -> dict[str, Any]:
-    """status, final_* and wall_s of one member: its summary.csv row when that says finished,
-    else its own summary.json."""
+def _member_result(entry: dict[str, Any] | None, row: dict[str, Any] | None) -> dict[str, Any]:
+    """status, final_* and wall_s of one member: its record entry in the store; without one,
+    its summary.csv row if that says it finished (a store whose records were lost), else
+    pending."""
     keys = ("final_loss", "final_train_acc", "final_test_acc", "wall_s")
-    if row is not None and row.get("status") in FINISHED:
-        return {"status": row["status"], **{k: _float(row.get(k)) for k in keys}}
     out: dict[str, Any] = dict.fromkeys(keys)
-    if not folder.exists():
+    if entry is None:
+        if row is not None and row.get("status") in FINISHED:
+            return {"status": row["status"], **{k: _float(row.get(k)) for k in keys}}
         out["status"] = "pending"
         return out
-    summary, bad = _load_json(folder / "summary.json")
-    if bad or (summary is not None and summary.get("status") not in RUN_STATUSES):
+    if entry.get("status") not in RUN_STATUSES:
         out["status"] = "damaged"
-    elif summary is None:
-        out["status"] = "unfinished"
-    else:
-        final = _final_block(summary)
-        out.update(
-            status=summary["status"],
-            final_loss=_float(final.get("loss")),
-            final_train_acc=_float(final.get("train_acc")),
-            final_test_acc=_float(final.get("test_acc")),
-            wall_s=_float(summary.get("wall_s")),
-        )
+        return out
+    final = _final_block(entry)
+    out.update(
+        status=entry["status"],
+        final_loss=_float(final.get("loss")),
+        final_train_acc=_float(final.get("train_acc")),
+        final_test_acc=_float(final.get("test_acc")),
+        wall_s=_float(entry.get("wall_s")),
+    )
     return out
 
 

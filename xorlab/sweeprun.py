@@ -1,21 +1,21 @@
-"""Run a sweep: one folder, a run folder per member, summary.csv; resumable.
+"""Run a sweep: one folder, its members in the sweep store (``store``), summary.csv; resumable.
 
-The driver alone writes files: each member's config when it is handed out, its results as soon as
-it finishes, and summary.csv after every finished member (throttled) and at the end. Ctrl-C stops
-handing out members, marks the running ones ``interrupted`` and keeps everything finished;
-``resume`` runs exactly the members that are not ``completed`` or ``diverged``.
+The driver alone writes files, from bytes the workers encoded: each training task's part of the
+store as soon as it comes back (metrics, weights, then the record that marks its members
+finished), a folder for each member with plots or an error, and summary.csv, rebuilt from the
+records in memory, at most once a second and at the end. Ctrl-C stops handing out members,
+records the running ones ``interrupted`` and keeps every finished part; ``resume`` runs exactly
+the members without a ``completed`` or ``diverged`` record.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from . import yamlio
@@ -29,22 +29,17 @@ from .executors import (
     Failed,
     LocalPool,
     Member,
+    RenderTask,
     Serial,
     Started,
+    Stored,
     TaskQueue,
     plot_sample,
 )
 from .population import group_configs
 from .proc import Terminated
-from .rundir import (
-    FINISHED,
-    SweepFolder,
-    csv_text,
-    member_row_values,
-    now_iso,
-    write_plots,
-    write_status,
-)
+from .rundir import FINISHED, SweepFolder, atomic_write_text, csv_text, write_json, write_plots
+from .store import ENTRY_ONLY, SweepStore, data_key, member_columns, union_columns
 from .sweep import MAX_RUNS, Sweep, build_sweep, expanded_listing
 
 SUMMARY_EVERY_S = 1.0  # rewrite summary.csv at most this often while members finish
@@ -88,74 +83,48 @@ def sweep_yaml_text(sweep: Sweep) -> str:
     return yamlio.dumps(doc)
 
 
-def final_data_loss(run_dir: Path, cfg: Config) -> float | None:
-    """The loss without its penalty of a member's final weights on its training rows.
-
-    What a sweep ranks by: the total loss would rank the penalty, whose strength a sweep may
-    vary. None when the member has no final weights or they give no finite loss."""
-    from . import nn
-    from .train import net_spec
-
-    try:
-        with np.load(run_dir / "final.npz", allow_pickle=False) as z:
-            params = {k: z[k] for k in z.files}
-        with np.load(run_dir / "data.npz", allow_pickle=False) as z:
-            X, Y = z["X_train"], z["y_train"]  # (N, 2), (N, C)
-    except (OSError, ValueError, KeyError):
-        return None
-    if X.shape[0] == 0:
-        return None
-    spec = net_spec(cfg)
-    with np.errstate(all="ignore"):
-        try:
-            _, cache = nn.forward(params, X, spec)
-            value = float(nn.data_loss(cache, Y, spec))
-        except (KeyError, ValueError):  # weights that do not fit the config: a damaged folder
-            return None
-    return value if math.isfinite(value) else None
-
-
 def summary_frame(
-    sweep: Sweep, folder: SweepFolder, data_losses: dict[int, float | None] | None = None
+    sweep: Sweep, entries: dict[int, dict[str, Any]], folders: set[str]
 ) -> pd.DataFrame:
-    """One row per member, read from the member folders on disk.
-
-    ``data_losses`` caches each finished member's ``final_data_loss`` (by index) between calls,
-    so that rewriting summary.csv while members finish reads each member's weights once."""
-    cache: dict[int, float | None] = {} if data_losses is None else data_losses
+    """One row per member, from the store's record entries (``folders``: the labels of the
+    members that have a folder of their own, the only ones with a ``run_dir``)."""
     has_variants = any(m.variant for m in sweep.members)
     keys = [k for k in sweep.varied_keys if k != "seed"]
     rows = []
     for m in sweep.members:
-        row: dict[str, Any] = {"index": m.index, "run_dir": f"members/{m.label}"}
+        row: dict[str, Any] = {
+            "index": m.index,
+            "run_dir": f"members/{m.label}" if m.label in folders else None,
+        }
         if has_variants:
             row["variant"] = m.variant
         row["seed"] = m.seed
         for k in keys:
             v = m.varied.get(k)
             row[k] = yamlio.dumps(v).strip() if isinstance(v, (list, dict)) else v
-        values = member_row_values(folder.member_path(m.label))
-        finished = values["status"] in FINISHED
-        if finished and m.index not in cache:
-            cache[m.index] = final_data_loss(folder.member_path(m.label), m.config)
-        for k, v in values.items():
-            row[k] = v
-            if k == "final_loss":
-                row["final_data_loss"] = cache.get(m.index) if finished else None
+        e = entries.get(m.index) or {}
+        final = e["final"] if isinstance(e.get("final"), dict) else {}
+        status = e.get("status", "pending")
+        row.update(
+            status=status,
+            final_loss=final.get("loss"),
+            final_data_loss=e.get("final_data_loss") if status in FINISHED else None,
+            final_train_acc=final.get("train_acc"),
+            final_test_acc=final.get("test_acc"),
+            diverged_at=e.get("diverged_at"),
+            wall_s=e.get("wall_s"),
+        )
         rows.append(row)
     df = pd.DataFrame(rows)
-    if "diverged_at" in df:  # a step: an integer, empty where none (never 5.0)
-        df["diverged_at"] = df["diverged_at"].astype("Int64")
+    df["diverged_at"] = df["diverged_at"].astype("Int64")  # a step: never 5.0, empty where none
     return df
 
 
 def members_left(sweep: Sweep, folder: Path) -> list[int]:
     """The indices of the members a resume of ``folder`` would run: those not finished."""
-    sf = SweepFolder(folder)
+    entries = SweepStore(folder).entries()
     return [
-        m.index
-        for m in sweep.members
-        if member_row_values(sf.member_path(m.label))["status"] not in FINISHED
+        m.index for m in sweep.members if (entries.get(m.index) or {}).get("status") not in FINISHED
     ]
 
 
@@ -246,54 +215,102 @@ def run_sweep(
         folder.write_sweep(sweep_yaml_text(sweep))
     else:
         folder = SweepFolder(resume_dir)
+    store = SweepStore(folder.path)
+    if resume_dir is not None:
+        store.prepare_resume()  # unfinished members' records and parts go to attempts/
     if on_start is not None:
         on_start(folder.path)
 
-    by_index = {m.index: m for m in sweep.members}
+    entries = store.entries()
+    folders = store.member_folders()
     todo = []
     progress = Progress(total=len(sweep.members))
     for m in sweep.members:
-        status = member_row_values(folder.member_path(m.label))["status"]
+        status = (entries.get(m.index) or {}).get("status")
         if status in FINISHED:
             progress.skipped += 1
             progress.done += 1
             progress.diverged += status == "diverged"
         else:
-            folder.set_aside(m.label)
+            if folder.set_aside(m.label) is not None:
+                folders.discard(m.label)
             todo.append(m.index)
+    queue.columns = tuple(_store_data(sweep, store, todo))
     queue.eager = plot_sample(todo, len(sweep.members))
     for group in training_groups(sweep, todo, by_cost=parallel):
         queue.add(group)
+    undrawn = plot_sample(range(len(sweep.members)), len(sweep.members)) - set(todo)
+    for i in sorted(undrawn):  # finished before a Ctrl-C came, their plots not yet drawn
+        m = sweep.members[i]
+        if m.config.plots.enabled and m.label not in folders:
+            queue.tasks.append(RenderTask(i, None, late=True, config=m.config.to_dict()))
 
     def notify() -> None:
         if on_event is not None:
             on_event(progress)
 
     last_summary = 0.0
-    data_losses: dict[int, float | None] = {}
     interrupted = False
     ran: list[int] = []
+    driver = _Driver(sweep, folder, store, folders, progress, ran)
     notify()
     try:
         for event in pool.run():
-            _handle(event, folder, by_index, progress, ran)
+            driver.handle(event)
             now = time.monotonic()
             if isinstance(event, (Done, Failed)) and now - last_summary > SUMMARY_EVERY_S:
-                _write_summary(folder, summary_frame(sweep, folder, data_losses))
+                _write_summary(folder, summary_frame(sweep, entries, folders))
                 last_summary = now
             notify()
     except KeyboardInterrupt as exc:
         interrupted = True
         how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "stopped by Ctrl-C"
-        for index in pool.running():
-            path = folder.member_path(by_index[index].label)
-            if path.is_dir():  # else Ctrl-C came before its start was written: still pending
-                write_status(path, "interrupted", how)
+        running = [i for i in pool.running()
+                   if (entries.get(i) or {}).get("status") not in FINISHED]  # fmt: skip
+        if running:  # recorded as interrupted; they have no part: a resume runs them again
+            store.write_record(store.new_part_id(running[0]),
+                               {i: _no_result("interrupted", how) for i in running})  # fmt: skip
     finally:
         pool.close()
-    summary = summary_frame(sweep, folder, data_losses)
+    summary = summary_frame(sweep, entries, folders)
     _write_summary(folder, summary)
     return SweepOutcome(folder.path, sweep, summary, interrupted=interrupted, ran=ran)
+
+
+def _store_data(sweep: Sweep, store: SweepStore, todo: list[int]) -> list[str]:
+    """Write each distinct data set of the members to run into data/ (once); return the sweep's
+    metrics columns (every member's, in a run's order), which every part carries."""
+    from .train import build_data
+
+    wanted = set(todo)
+    has_test: dict[str, bool] = {}
+    columns: dict[tuple, list[str]] = {}
+    for m in sweep.members:
+        cfg = m.config
+        key = data_key(cfg)
+        if key not in has_test:
+            data = build_data(cfg)
+            has_test[key] = data.n_test > 0
+            if any(data_key(sweep.members[i].config) == key for i in wanted):
+                store.write_data(key, data)
+        shape = (tuple(cfg.model.hidden), cfg.model.bias, has_test[key])
+        if shape not in columns:
+            columns[shape] = member_columns(cfg, has_test[key])
+    return union_columns(columns.values())
+
+
+def _no_result(status: str, note: str) -> dict[str, Any]:
+    """The record entry of a member with no result (failed, or interrupted before it returned)."""
+    return {
+        "status": status,
+        "steps_done": 0,
+        "diverged_at": None,
+        "final": {"loss": None, "train_acc": None, "test_acc": None},
+        "best": {"train_acc": None, "step": None},
+        "wall_s": None,
+        "steps_per_s": None,
+        "note": note,
+    }
 
 
 def _write_summary(folder: SweepFolder, df: pd.DataFrame) -> None:
@@ -307,33 +324,65 @@ def _write_summary(folder: SweepFolder, df: pd.DataFrame) -> None:
     folder.write_summary(df)
 
 
-def _handle(
-    event: Event,
-    folder: SweepFolder,
-    by_index: dict[int, Any],
-    progress: Progress,
-    ran: list[int],
-) -> None:
-    m = by_index[event.index]
-    run = folder.member(m.label)
-    if isinstance(event, Drawn):  # the best or the worst of a large sweep, done already
-        write_plots(run.path / "plots", event.plots)
-        return
-    if isinstance(event, Started):
-        run.write_start(m.config.to_yaml(), now_iso())
-        progress.running += 1
-        return
-    progress.running -= 1
-    progress.done += 1
-    ran.append(event.index)
-    if isinstance(event, Done):
-        out = event.output
-        write_plots(run.path / "plots", out.plots)
-        run.write_result(out.result, started_at=out.started_at, wall_s=out.wall_s,
-                         files=out.files,
-                         meta_extra={"group_size": out.group_size,
-                                     "blas_threads": out.blas_threads})  # fmt: skip
-        progress.diverged += out.result.status == "diverged"
-    else:
-        run.write_failure(event.error)
-        progress.failed += 1
+@dataclass
+class _Driver:
+    """What the driver does with each event: write bytes the workers encoded, count."""
+
+    sweep: Sweep
+    folder: SweepFolder
+    store: SweepStore
+    folders: set[str]  # labels of the members with a folder of their own
+    progress: Progress
+    ran: list[int]
+
+    def handle(self, event: Event) -> None:
+        progress = self.progress
+        if isinstance(event, Stored):
+            part = event.part
+            self.store.write_part(self.store.new_part_id(min(part.entries)), part)
+            return
+        m = self.sweep.members[event.index]
+        if isinstance(event, Drawn):  # drawn after it was done (best, worst, or after a resume)
+            if event.plots:
+                self._member_folder(m, plots=event.plots)
+            return
+        if isinstance(event, Started):
+            progress.running += 1
+            return
+        progress.running -= 1
+        progress.done += 1
+        self.ran.append(event.index)
+        if isinstance(event, Done):
+            out = event.output
+            if out.plots or out.plot_error:
+                self._member_folder(m, plots=out.plots, plot_error=out.plot_error)
+            progress.diverged += out.status == "diverged"
+        else:
+            lines = event.error.strip().splitlines()
+            entry = _no_result("failed", lines[-1] if lines else "")
+            self._member_folder(m, error=event.error, entry=entry)
+            self.store.write_record(self.store.new_part_id(event.index), {event.index: entry})
+            progress.failed += 1
+
+    def _member_folder(
+        self,
+        m: Any,
+        *,
+        plots: dict[str, bytes] | None = None,
+        plot_error: str | None = None,
+        error: str | None = None,
+        entry: dict[str, Any] | None = None,
+    ) -> None:
+        """members/<label>/: config.yaml, summary.json, and plots/ or error.txt."""
+        run = self.folder.member(m.label)
+        atomic_write_text(run.path / "config.yaml", m.config.to_yaml())
+        if error is not None:
+            atomic_write_text(run.path / "error.txt", error, sync=True)
+        if plot_error is not None:
+            atomic_write_text(run.path / "plots_error.txt", plot_error)
+        write_plots(run.path / "plots", plots or {})
+        e = entry if entry is not None else self.store.entry(m.index)
+        if e is not None:
+            summary = {k: v for k, v in e.items() if k not in ENTRY_ONLY}
+            write_json(run.path / "summary.json", summary)
+        self.folders.add(m.label)

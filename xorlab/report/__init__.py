@@ -26,7 +26,15 @@ from pathlib import Path
 from ..errors import XorlabError
 from ..rundir import atomic_write_bytes, atomic_write_text
 from .doc import Doc, render_html, render_markdown
-from .read import RunView, SweepView, is_run_dir, is_sweep_dir, read_run, read_sweep
+from .read import (
+    RunView,
+    SweepView,
+    is_run_dir,
+    is_sweep_dir,
+    read_member,
+    read_run,
+    read_sweep,
+)
 
 DEFAULT_METRIC = "final_loss"
 
@@ -106,6 +114,13 @@ def make_doc(
 
 def _read(path: Path, *, x: str | None, y: str | None, metric: str) -> RunView | SweepView:
     """The run or sweep folder ``path``, read, with ``x``/``y``/``metric`` checked against it."""
+    member = read_member(path)  # <sweep>/members/<label>, whether or not its folder exists
+    if member is not None:
+        if x is not None or y is not None or metric != DEFAULT_METRIC:
+            raise XorlabError(
+                "--x, --y and --metric apply to a sweep folder, not a run", file=str(path)
+            )
+        return member
     if not path.exists():
         raise XorlabError("no such folder", file=str(path))
     if not path.is_dir():

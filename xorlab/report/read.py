@@ -28,7 +28,8 @@ from ..config import Config, validate
 from ..data import Dataset
 from ..errors import XorlabError
 from ..nn import NetSpec
-from ..rundir import read_json
+from ..rundir import FINISHED, read_json
+from ..store import StoredMember, member_ref, open_sweep
 from ..train import net_spec
 
 SPIKE_RATIO = 10.0  # a loss above this multiple of its running minimum has blown up
@@ -55,6 +56,7 @@ class RunView:
     diverge_cause: str | None = None  # diverged: "non-finite loss" (etc.) or "above"
     diverge_loss: float | None = None  # "above": the loss that crossed the threshold
     diverge_limit: float | None = None  # "above": train.diverge_above
+    stored: StoredMember | None = None  # a sweep member: its weights and data are in the store
 
     def final(self, key: str) -> float | None:
         block = (self.summary or {}).get("final")
@@ -179,6 +181,13 @@ def read_run(path: Path, label: str | None = None) -> RunView:
     view.metrics = _metrics(
         path / "metrics.csv", problems, required=status in ("completed", "diverged")
     )
+    _finish(view)
+    return view
+
+
+def _finish(view: RunView) -> None:
+    """The error line, blow-up and divergence cause, once status, summary and metrics are in."""
+    status, path = view.status, view.path
     err = path / "error.txt"
     if err.exists():
         try:
@@ -195,7 +204,36 @@ def read_run(path: Path, label: str | None = None) -> RunView:
         view.diverge_cause, view.diverge_loss = divergence_cause(view)
         limit = view.flat.get("train.diverge_above")
         view.diverge_limit = _float(limit) if view.diverge_cause == "above" else None
+
+
+def stored_run(member: StoredMember) -> RunView:
+    """A sweep member, read through the store: the same view a run folder gives."""
+    view = RunView(path=member.path, label=member.label, status=member.status, stored=member)
+    raw = member.config.to_dict()
+    view.config_raw, view.flat, view.config = raw, flatten(raw), member.config
+    view.summary = member.summary
+    if view.status == "pending":
+        view.problems.append("not started")
+    if view.status in FINISHED:
+        try:
+            view.metrics = member.metrics()
+        except Exception as exc:  # noqa: BLE001 - a damaged part file, whatever pyarrow raises
+            view.problems.append(f"metrics cannot be read ({type(exc).__name__})")
+    _finish(view)
     return view
+
+
+def read_member(path: Path) -> RunView | None:
+    """``<sweep>/members/<label>``, read through the store (whether or not its folder exists);
+    None when ``path`` is not a member's."""
+    ref = member_ref(path)
+    if ref is None:
+        return None
+    sweep_dir, label = ref
+    members = open_sweep(sweep_dir)
+    if label not in members.by_label:
+        raise XorlabError(f"no member {label!r} in this sweep", file=str(sweep_dir))
+    return stored_run(members.get(members.by_label[label]))
 
 
 class Blowup(NamedTuple):
@@ -268,6 +306,14 @@ def load_network(view: RunView) -> tuple[Params, Dataset, NetSpec] | str:
     """The final parameters, the data and the net spec; or why they are not available."""
     if view.config is None:
         return "no valid config.yaml"
+    if view.stored is not None:
+        try:
+            _, params = view.stored.params()
+            return params, view.stored.data(), net_spec(view.config)
+        except KeyError:
+            return "no final weights"
+        except Exception as exc:  # noqa: BLE001 - a damaged weights or data file
+            return f"weights cannot be read ({type(exc).__name__})"
     arrays: list[dict[str, np.ndarray]] = []
     for name in ("final.npz", "data.npz"):
         p = view.path / name
@@ -427,9 +473,30 @@ def number(x: float, digits: int) -> str:
 
 
 def read_sweep(path: Path) -> SweepView:
-    """A sweep folder: its definition from sweep.yaml (or, if that is unreadable, the folders
-    under members/) and each member's run folder."""
+    """A sweep folder: its definition from sweep.yaml and each member from the store (or, if
+    sweep.yaml is unreadable, the folders under members/)."""
     problems: list[str] = []
+    try:
+        stored = open_sweep(path)
+    except XorlabError:
+        stored = None
+    if stored is not None:
+        sweep = stored.sweep
+        read = [
+            Member(
+                m.index,
+                m.label,
+                m.variant,
+                m.seed,
+                dict(m.overrides),
+                stored_run(stored.get(m.index)),
+            )  # fmt: skip
+            for m in sweep.members
+        ]
+        view = SweepView(path, sweep.name, dict(sweep.spec), read, [], [], problems)
+        view.varied = varied_keys(read)
+        view.axes = axis_keys(view)
+        return view
     doc: Any = None
     if (path / "sweep.yaml").exists():
         try:

@@ -1,0 +1,488 @@
+"""The sweep store (DESIGN.md section 3): how a sweep keeps its members, writing and reading.
+
+    <sweep>/
+      metrics/<part>.parquet   every per-step metric of a part's finished members: ``member``
+                               (summary.csv's index), then a run's metrics.csv columns, the same
+                               float64 and int64 values; each part carries the sweep's union of
+                               columns (null where a member has none), so any reader sees one table
+      weights/<part>.npz       ``members`` (K,), ``init/W1`` (K, fan_in, fan_out), ``final/W1``, ...
+      data/<key>.npz           each distinct data set once (key: a hash of the data config)
+      records/<part>.json      each member's summary; written last, it marks the members finished
+      members/<NNN-label>/     only for members with something of their own to show (plots, an
+                               error): config.yaml, summary.json, plots/, error.txt
+      attempts/                what a resume set aside: earlier attempts of members it runs again
+
+A *part* is one finished training task: a group of members trained as one stack, or a solo
+member. The worker encodes its bytes (``encode_part``: Parquet and npz, in the worker process);
+the driver writes them (``SweepStore.write_part``), syncs them to disk and only then writes the
+record. Members that failed or were interrupted get a record entry but no metrics rows, so a
+resume, which runs exactly the members without a finished entry, never stores a member twice.
+
+Readers go through here: ``read_metrics(sweep)`` is the whole table, ``SweepStore.member(i)``
+one member as the shapes a run folder gives (config, summary, metrics, parameters, data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import Config
+from .data import Dataset
+from .rundir import (
+    FINISHED,
+    atomic_write_bytes,
+    fsync_dir,
+    npz_bytes,
+    param_arrays,
+    read_json,
+    write_json,
+)
+
+METRICS, WEIGHTS, DATA, RECORDS, MEMBERS, ATTEMPTS = (
+    "metrics",
+    "weights",
+    "data",
+    "records",
+    "members",
+    "attempts",
+)
+# record entry keys that are the store's, not a run's summary.json
+ENTRY_ONLY = ("part", "data", "started_at", "group_size", "blas_threads", "final_data_loss",
+              "columns")  # fmt: skip
+INT_COLUMNS = ("step", "epoch", "clipped")  # a run's integer metrics; every other one is float64
+Params = dict[str, np.ndarray]
+
+
+# --- keys and columns ---------------------------------------------------------------------------
+
+
+def data_key(cfg: Config) -> str:
+    """A member's data set's name in data/: a hash of what generates it (data config, dtype)."""
+    text = json.dumps({"data": cfg.data.model_dump(), "dtype": cfg.model.dtype}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def member_columns(cfg: Config, has_test: bool) -> list[str]:
+    """The metrics.csv columns of a member with this config."""
+    from .train import metric_columns, net_spec
+
+    return metric_columns(net_spec(cfg), has_test)
+
+
+def union_columns(column_lists: Iterable[Sequence[str]]) -> list[str]:
+    """Every column of every list, in a run's order (step first, test_acc after train_acc)."""
+    out: list[str] = []
+    for cols in column_lists:
+        for i, c in enumerate(cols):
+            if c not in out:
+                before = [x for x in cols[:i] if x in out]  # insert after its predecessor
+                out.insert(out.index(before[-1]) + 1 if before else 0, c)
+    return out
+
+
+def final_data_loss(params: Params, data: Dataset, cfg: Config) -> float | None:
+    """The loss without its penalty of ``params`` on the training rows: what a sweep ranks by
+    (the total loss would rank the penalty, whose strength a sweep may vary). None when it is
+    not a finite number or the weights do not fit the config."""
+    import math
+
+    from . import nn
+    from .train import net_spec
+
+    if data.X_train.shape[0] == 0:
+        return None
+    with np.errstate(all="ignore"):
+        try:
+            _, cache = nn.forward(params, data.X_train, net_spec(cfg))  # (N, C)
+            value = float(nn.data_loss(cache, data.y_train, net_spec(cfg)))
+        except (KeyError, ValueError):
+            return None
+    return value if math.isfinite(value) else None
+
+
+# --- what a worker encodes ----------------------------------------------------------------------
+
+
+@dataclass
+class Part:
+    """One finished training task, encoded in the worker: bytes for the driver to write."""
+
+    members: list[int]  # indices with metrics rows and weights (completed or diverged)
+    metrics: bytes | None  # Parquet; None when no member of the task finished
+    weights: bytes | None  # npz
+    columns: list[str]  # the metrics columns of the part's members
+    entries: dict[int, dict[str, Any]]  # every member of the task that came back: its record
+
+
+def summary_entry(result: Any, wall_s: float) -> dict[str, Any]:
+    """A member's record entry from its RunResult (what summary.json holds for a run)."""
+    from .rundir import summary
+
+    return {**summary(result, wall_s), "data": data_key(result.config)}
+
+
+def encode_part(results: Sequence[tuple[int, Any]], columns: Sequence[str]) -> tuple[
+    bytes | None, bytes | None, list[int]
+]:  # fmt: skip
+    """Parquet bytes of the finished members' metrics (``columns``: the sweep's union, null where
+    a member has none) and npz bytes of their parameters with a member axis; and their indices.
+
+    Interrupted members are left out: a resume runs them again."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    done = [(i, r) for i, r in results if r.status in FINISHED]
+    if not done:
+        return None, None, []
+    lengths = [len(r.metrics) for _, r in done]
+    arrays: dict[str, Any] = {
+        "member": pa.array(np.repeat([i for i, _ in done], lengths).astype(np.int64))
+    }
+    for col in columns:
+        kind = np.int64 if col in INT_COLUMNS else np.float64
+        pieces, mask = [], []
+        for (_, r), n in zip(done, lengths):
+            if col in r.metrics:
+                pieces.append(r.metrics[col].to_numpy(dtype=kind))
+                mask.append(np.zeros(n, dtype=bool))
+            else:
+                pieces.append(np.zeros(n, dtype=kind))
+                mask.append(np.ones(n, dtype=bool))
+        values, missing = np.concatenate(pieces), np.concatenate(mask)
+        arrays[col] = pa.array(values, mask=missing if missing.any() else None)
+    buf = io.BytesIO()
+    pq.write_table(pa.table(arrays), buf, compression="zstd")
+    stacked: dict[str, np.ndarray] = {"members": np.array([i for i, _ in done], dtype=np.int64)}
+    for when in ("init", "final"):
+        per_net = [param_arrays(getattr(r, f"{when}_params")) for _, r in done]
+        for k in per_net[0]:
+            stacked[f"{when}/{k}"] = np.stack([p[k] for p in per_net])  # (K, *shape)
+    return buf.getvalue(), npz_bytes(stacked), [i for i, _ in done]
+
+
+# --- the folder ---------------------------------------------------------------------------------
+
+
+def is_sweep_folder(path: Path) -> bool:
+    return (path / "sweep.yaml").is_file()
+
+
+def member_ref(path: str | Path) -> tuple[Path, str] | None:
+    """``<sweep>/members/NNN-...`` -> (the sweep folder, the member's label), whether or not the
+    member's folder exists; None for any other path."""
+    p = Path(path)
+    if p.parent.name != MEMBERS or not is_sweep_folder(p.parent.parent):
+        return None
+    return p.parent.parent, p.name
+
+
+@dataclass
+class StoredMember:
+    """One member as a run folder would give it (``metrics`` etc. read on demand)."""
+
+    store: SweepStore
+    index: int
+    label: str
+    config: Config
+    entry: dict[str, Any] | None  # its record entry; None when it has none (not yet run)
+
+    @property
+    def status(self) -> str:
+        return str(self.entry["status"]) if self.entry else "pending"
+
+    @property
+    def path(self) -> Path:
+        """Where its folder is or would be: ``<sweep>/members/<label>``."""
+        return self.store.path / MEMBERS / self.label
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """summary.json's content (status, steps_done, diverged_at, final, best, wall_s, ...)."""
+        if self.entry is None:
+            return None
+        return {k: v for k, v in self.entry.items() if k not in ENTRY_ONLY}
+
+    def metrics(self) -> pd.DataFrame:
+        """Exactly the metrics.csv a run of its config writes (empty frame when not finished)."""
+        return self.store.metrics(self.index, self.config)
+
+    def params(self) -> tuple[Params, Params]:
+        """(initial, final) parameters; KeyError when it has none stored."""
+        return self.store.params(self.index)
+
+    def data(self) -> Dataset:
+        return self.store.data(data_key(self.config))
+
+
+class SweepStore:
+    """A sweep folder's store: the driver writes through it, every reader reads through it."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._entries: dict[int, dict[str, Any]] | None = None
+
+    # --- writing (the driver) -------------------------------------------------------------------
+
+    def new_part_id(self, first: int) -> str:
+        return f"{first:06d}-{secrets.token_hex(3)}"
+
+    def write_data(self, key: str, data: Dataset) -> None:
+        """data/<key>.npz, unless it is there already."""
+        path = self.path / DATA / f"{key}.npz"
+        if path.exists():
+            return
+        path.parent.mkdir(exist_ok=True)
+        arrays = {"X_train": data.X_train, "y_train": data.y_train, "X_test": data.X_test,
+                  "y_test": data.y_test}  # fmt: skip
+        atomic_write_bytes(path, npz_bytes(arrays), sync=True)
+        fsync_dir(path.parent)
+
+    def write_part(self, part_id: str, part: Part) -> None:
+        """The part's metrics and weights (synced), then its record: the members are finished."""
+        written = []
+        for sub, data, ext in ((METRICS, part.metrics, "parquet"), (WEIGHTS, part.weights, "npz")):
+            if data is None:
+                continue
+            folder = self.path / sub
+            folder.mkdir(exist_ok=True)
+            atomic_write_bytes(folder / f"{part_id}.{ext}", data, sync=True)
+            written.append(folder)
+        for folder in written:
+            fsync_dir(folder)
+        self.write_record(part_id, part.entries, columns=part.columns, stored=bool(written))
+
+    def write_record(
+        self,
+        part_id: str,
+        entries: dict[int, dict[str, Any]],
+        *,
+        columns: Sequence[str] = (),
+        stored: bool = False,
+    ) -> None:
+        """records/<part_id>.json (synced): each member's entry, with the part it lives in."""
+        folder = self.path / RECORDS
+        folder.mkdir(exist_ok=True)
+        doc = {
+            "part": part_id,
+            "stored": stored,  # metrics/<part>.parquet and weights/<part>.npz exist
+            "columns": list(columns),
+            "members": {str(i): e for i, e in sorted(entries.items())},
+        }
+        write_json(folder / f"{part_id}.json", doc, sync=True)
+        fsync_dir(folder)
+        if self._entries is not None:
+            for i, e in entries.items():
+                self._remember(self._entries, i, {**e, "part": part_id}, stored, columns)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def records(self) -> list[tuple[Path, dict[str, Any]]]:
+        """Every readable record, oldest first (unreadable ones are left out)."""
+        folder = self.path / RECORDS
+        try:
+            paths = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        except OSError:
+            return []
+        out = []
+        for p in paths:
+            try:
+                doc = read_json(p)
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("members"), dict):
+                out.append((p, doc))
+        return out
+
+    def entries(self) -> dict[int, dict[str, Any]]:
+        """Member index -> its record entry (with ``part``): a finished one wins, else the
+        latest. Read once, then kept up to date by this object's own writes."""
+        if self._entries is None:
+            entries: dict[int, dict[str, Any]] = {}
+            for _, doc in self.records():
+                for key, e in doc["members"].items():
+                    if not (isinstance(e, dict) and str(key).isdigit()):
+                        continue
+                    entry = {**e, "part": doc.get("part")}
+                    stored, columns = bool(doc.get("stored")), doc.get("columns") or []
+                    self._remember(entries, int(key), entry, stored, columns)
+            self._entries = entries
+        return self._entries
+
+    @staticmethod
+    def _remember(
+        entries: dict[int, dict[str, Any]],
+        index: int,
+        entry: dict[str, Any],
+        stored: bool,
+        columns: Sequence[str],
+    ) -> None:
+        old = entries.get(index)
+        if old is not None and old.get("status") in FINISHED:
+            return  # a finished member is never replaced (it is never run again)
+        if entry.get("status") in FINISHED and stored:
+            entry.setdefault("columns", list(columns))
+        entries[index] = entry
+
+    def entry(self, index: int) -> dict[str, Any] | None:
+        return self.entries().get(index)
+
+    def metrics(self, index: int, cfg: Config | None = None) -> pd.DataFrame:
+        """A member's metrics, equal (values, dtypes, column order) to its metrics.csv."""
+        e = self.entry(index)
+        if e is None or e.get("status") not in FINISHED:
+            return pd.DataFrame({"step": pd.Series([], dtype=np.int64)})
+        table = _part_table(self.path / METRICS / f"{e['part']}.parquet")
+        cols = e.get("columns") or [c for c in table.column_names if c != "member"]
+        lo, hi = _member_rows(table, index)
+        piece = table.slice(lo, hi - lo).select(list(cols))
+        return pd.DataFrame({c: piece.column(c).to_numpy() for c in cols})
+
+    def params(self, index: int) -> tuple[Params, Params]:
+        e = self.entry(index)
+        if e is None or e.get("status") not in FINISHED:
+            raise KeyError(f"member {index} has no stored weights")
+        arrays = _npz(self.path / WEIGHTS / f"{e['part']}.npz")
+        where = np.flatnonzero(arrays["members"] == index)
+        if not where.size:
+            raise KeyError(f"member {index} is not in weights/{e['part']}.npz")
+        k = int(where[0])
+        init = {n[5:]: np.ascontiguousarray(a[k]) for n, a in arrays.items() if n[:5] == "init/"}
+        final = {n[6:]: np.ascontiguousarray(a[k]) for n, a in arrays.items() if n[:6] == "final/"}
+        return init, final
+
+    def data(self, key: str) -> Dataset:
+        d = _npz(self.path / DATA / f"{key}.npz")
+        return Dataset(d["X_train"], d["y_train"], d["X_test"], d["y_test"])
+
+    def member_folders(self) -> set[str]:
+        """The labels of the members that have a folder of their own."""
+        try:
+            return {e.name for e in os.scandir(self.path / MEMBERS) if e.is_dir()}
+        except OSError:
+            return set()
+
+    # --- resume ---------------------------------------------------------------------------------
+
+    def prepare_resume(self) -> list[Path]:
+        """Before a resume: move to attempts/ every record, part file and entry of a member that is
+        not finished, so the store then holds finished members only (each once). Returns what
+        was moved."""
+        moved: list[Path] = []
+        kept_parts = set()
+        for path, doc in self.records():
+            members = doc["members"]
+            done = {k: e for k, e in members.items() if isinstance(e, dict)
+                    and e.get("status") in FINISHED}  # fmt: skip
+            if len(done) == len(members):
+                kept_parts.add(doc.get("part"))
+                continue
+            moved.append(self._set_aside(path, copy=bool(done)))
+            if done:  # keep the finished members' entries (their rows are in the part)
+                kept_parts.add(doc.get("part"))
+                write_json(path, {**doc, "members": done}, sync=True)
+        for sub in (METRICS, WEIGHTS):  # parts without a record: written, never marked finished
+            folder = self.path / sub
+            for p in sorted(folder.glob("*")) if folder.is_dir() else []:
+                if p.name.startswith("."):
+                    p.unlink(missing_ok=True)  # a temp file of a write cut short
+                elif p.name.split(".")[0] not in kept_parts:
+                    moved.append(self._set_aside(p))
+        if moved:
+            fsync_dir(self.path / RECORDS)
+        self._entries = None
+        _part_table.cache_clear()
+        return moved
+
+    def _set_aside(self, path: Path, *, copy: bool = False) -> Path:
+        """Move (or copy) ``path`` to the same place under attempts/."""
+        dst = self.path / ATTEMPTS / path.relative_to(self.path)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.exists():
+            dst = dst.with_name(f"{dst.name}.{secrets.token_hex(3)}")
+        if copy:
+            atomic_write_bytes(dst, path.read_bytes(), sync=True)
+        else:
+            os.replace(path, dst)
+        return dst
+
+
+def _member_rows(table: Any, index: int) -> tuple[int, int]:
+    """The row range of ``index`` in a part (its rows are contiguous)."""
+    members = table.column("member").to_numpy()
+    hits = np.flatnonzero(members == index)
+    if not hits.size:
+        return 0, 0
+    return int(hits[0]), int(hits[-1]) + 1
+
+
+@lru_cache(maxsize=4)
+def _part_table(path: Path) -> Any:
+    """A part's Parquet table (a few kept: a reader goes member by member, part by part)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path)
+
+
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def read_metrics(sweep_dir: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every member's metrics as one table (``member`` first), sorted by member and step; the
+    schema is the union of the parts' (null, NaN in pandas, where a member has none)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    folder = Path(sweep_dir) / METRICS
+    files = sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return pd.DataFrame({"member": pd.Series([], dtype=np.int64)})
+    schemas = [ds.dataset(f, format="parquet").schema for f in files]
+    dataset = ds.dataset(files, format="parquet", schema=pa.unify_schemas(schemas))
+    table = dataset.to_table(columns=["member", *columns] if columns else None)
+    df = table.to_pandas()
+    return df.sort_values(["member", "step"] if "step" in df else ["member"],
+                          kind="stable").reset_index(drop=True)  # fmt: skip
+
+
+@dataclass
+class Members:
+    """A sweep's members for readers: the sweep (its configs, from sweep.yaml) and the store."""
+
+    store: SweepStore
+    sweep: Any  # sweep.Sweep
+    by_label: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_label = {m.label: m.index for m in self.sweep.members}
+
+    def __len__(self) -> int:
+        return len(self.sweep.members)
+
+    def get(self, index: int) -> StoredMember:
+        m = self.sweep.members[index]
+        return StoredMember(self.store, m.index, m.label, m.config, self.store.entry(m.index))
+
+    def all(self) -> list[StoredMember]:
+        return [self.get(i) for i in range(len(self))]
+
+
+def open_sweep(sweep_dir: str | Path) -> Members:
+    """A sweep folder's members (XorlabError when sweep.yaml is missing or damaged)."""
+    from .sweeprun import load_for_resume
+
+    path = Path(sweep_dir)
+    return Members(SweepStore(path), load_for_resume(path))
