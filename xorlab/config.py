@@ -101,9 +101,9 @@ class PlotsConfig(_Section):
 
 
 class TelemetryConfig(_Section):
-    # the top Hessian eigenvalue of the step's objective on every k-th step's row; 0 = off.
-    # 1 costs about 1-3 extra gradients a step (warm-started power iteration), 10 a tenth of it
-    sharpness_every: int = Field(0, ge=0)
+    # sharpness_every 1 costs about 2-3x a plain step (a warm-started power iteration of ~2
+    # Hessian-vector products); 10 a tenth of that
+    sharpness_every: int = Field(0, ge=0)  # top Hessian eigenvalue on every k-th row; 0 = off
     activations: bool = False  # saturated_hl / dead_hl and update_ratio_Wl per hidden layer
 
 

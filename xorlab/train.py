@@ -177,8 +177,10 @@ def finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
+def train(cfg: Config, *, on_step: OnStep | None = None, stop_at: int | None = None) -> RunResult:
     """Train the config's network from its seeds; deterministic for a given config.
+    ``stop_at``: stop before update ``stop_at`` (a replay up to that step: its final parameters
+    are the ones before that update; the schedule still counts ``train.steps``).
 
     Per step: forward on the batch, loss, backward, squared norms (for the metrics and the
     divergence check), clip, update. Accuracy and the metrics row only on logged steps; with
@@ -229,6 +231,8 @@ def train(cfg: Config, *, on_step: OnStep | None = None) -> RunResult:
     with np.errstate(all="ignore"):
         try:
             for t in range(T):
+                if t == stop_at:
+                    break
                 if t in snap_at:
                     frames.append(Frame(t, {k: v.copy() for k, v in params.items()}))
                 epoch, j = divmod(t, nb)
