@@ -390,6 +390,26 @@ def compare(
 
 
 @app.command()
+def export(
+    sweep_dir: Annotated[Path, typer.Argument(metavar="SWEEP_DIR", help="A sweep folder.")],
+    member: Annotated[
+        str,
+        typer.Argument(metavar="MEMBER", help="Its index in summary.csv, or members/NNN-..."),
+    ],
+    to: Annotated[
+        Path, typer.Option("--to", metavar="DIR", help="The run folder to write (new or empty).")
+    ],
+) -> None:
+    """Write one sweep member's full run folder: what `xorlab train` of its config writes."""
+    from .commands import export_command
+
+    try:
+        export_command(sweep_dir, member, to, out)
+    except XorlabError as exc:
+        fail(exc)
+
+
+@app.command()
 def validate(
     file: Annotated[
         Path,

@@ -78,7 +78,9 @@ def member_columns(cfg: Config, has_test: bool) -> list[str]:
     """The metrics.csv columns of a member with this config."""
     from .train import metric_columns, net_spec
 
-    return metric_columns(net_spec(cfg), has_test)
+    tele = cfg.telemetry
+    return metric_columns(net_spec(cfg), has_test, sharpness=tele.sharpness_every > 0,
+                          activations=tele.activations)  # fmt: skip
 
 
 def union_columns(column_lists: Iterable[Sequence[str]]) -> list[str]:
@@ -385,12 +387,16 @@ class SweepStore:
             members = doc["members"]
             done = {k: e for k, e in members.items() if isinstance(e, dict)
                     and e.get("status") in FINISHED}  # fmt: skip
-            if len(done) == len(members):
-                kept_parts.add(doc.get("part"))
+            part = str(doc.get("part"))
+            rows = self._part_members(part) if doc.get("stored") else set()
+            if len(done) == len(members) and rows <= {int(k) for k in done}:
+                kept_parts.add(part)
                 continue
             moved.append(self._set_aside(path, copy=bool(done)))
-            if done:  # keep the finished members' entries (their rows are in the part)
-                kept_parts.add(doc.get("part"))
+            if done:  # keep the finished members' entries and rows, only theirs
+                kept_parts.add(part)
+                if rows:
+                    moved += self._keep_rows(part, {int(k) for k in done})
                 write_json(path, {**doc, "members": done}, sync=True)
         for sub in (METRICS, WEIGHTS):  # parts without a record: written, never marked finished
             folder = self.path / sub
@@ -402,6 +408,36 @@ class SweepStore:
         if moved:
             fsync_dir(self.path / RECORDS)
         self._entries = None
+        _part_table.cache_clear()
+        return moved
+
+    def _part_members(self, part: str) -> set[int]:
+        """The members whose weights (and so rows) a part holds."""
+        try:
+            with np.load(self.path / WEIGHTS / f"{part}.npz", allow_pickle=False) as z:
+                return {int(i) for i in z["members"]}
+        except (OSError, ValueError, KeyError):
+            return set()
+
+    def _keep_rows(self, part: str, keep: set[int]) -> list[Path]:
+        """Rewrite a part's files with only ``keep``'s rows and weights (originals set aside)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        moved = []
+        metrics = self.path / METRICS / f"{part}.parquet"
+        weights = self.path / WEIGHTS / f"{part}.npz"
+        table = pq.read_table(metrics)
+        mask = np.isin(table.column("member").to_numpy(), sorted(keep))
+        arrays = _npz(weights)
+        rows = np.isin(arrays["members"], sorted(keep))  # (K,)
+        buf = io.BytesIO()
+        pq.write_table(table.filter(pa.array(mask)), buf, compression="zstd")
+        kept = {k: a[rows] for k, a in arrays.items()}
+        for path, data in ((metrics, buf.getvalue()), (weights, npz_bytes(kept))):
+            moved.append(self._set_aside(path, copy=True))
+            atomic_write_bytes(path, data, sync=True)
+            fsync_dir(path.parent)
         _part_table.cache_clear()
         return moved
 
@@ -486,3 +522,74 @@ def open_sweep(sweep_dir: str | Path) -> Members:
 
     path = Path(sweep_dir)
     return Members(SweepStore(path), load_for_resume(path))
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def find_member(sweep_dir: Path, member: str) -> StoredMember:
+    """``member``: summary.csv's index, or a ``<sweep>/members/NNN-...`` path (or its label)."""
+    from .errors import XorlabError
+
+    if not is_sweep_folder(sweep_dir):
+        raise XorlabError("not a sweep folder (no sweep.yaml)", file=str(sweep_dir))
+    members = open_sweep(sweep_dir)
+    n = len(members)
+    label = Path(member).name
+    if member.strip().isdigit():
+        index = int(member)
+    elif label in members.by_label:
+        index = members.by_label[label]
+    else:
+        raise XorlabError(f"no member {member!r}: give an index 0 to {n - 1} or a members/"
+                          "NNN-... path", key="MEMBER")  # fmt: skip
+    if index >= n:
+        raise XorlabError(f"no member {index}: the sweep has {n} (0 to {n - 1})", key="MEMBER")
+    return members.get(index)
+
+
+def export_member(
+    sweep_dir: Path, member: str, to: Path, argv: list[str] | None = None
+) -> tuple[StoredMember, Path]:
+    """Write a member's full run folder at ``to`` (which must not exist, or be an empty folder):
+    config.yaml, meta.json, metrics.csv, summary.json, data.npz, init.npz, final.npz, and plots/
+    when its config enables them (copied from its member folder, else drawn after training it
+    again: training is deterministic). The same files ``xorlab train`` of its config writes."""
+    from types import SimpleNamespace
+
+    from .errors import XorlabError
+    from .rundir import RunFolder, meta, now_iso, result_files, write_plots
+
+    if to.exists() and not to.is_dir():
+        raise XorlabError("a file, not a folder", file=str(to), key="--to")
+    if to.is_dir() and any(to.iterdir()):
+        raise XorlabError("the folder is not empty", file=str(to), key="--to")
+    m = find_member(sweep_dir, member)
+    if m.status not in FINISHED:
+        raise XorlabError(f"member {m.index} ({m.label}) has not finished ({m.status}): "
+                          "nothing to export", file=str(sweep_dir))  # fmt: skip
+    init, final = m.params()  # everything is read before anything is written
+    result = SimpleNamespace(data=m.data(), init_params=init, final_params=final,
+                             metrics=m.metrics())  # fmt: skip
+    files = result_files(result)
+    plots: dict[str, bytes] = {}
+    if m.config.plots.enabled:
+        drawn = m.path / "plots"
+        if drawn.is_dir():
+            plots = {p.name: p.read_bytes() for p in sorted(drawn.iterdir()) if p.is_file()}
+        else:
+            from .plots import render_run_bytes
+            from .train import train
+
+            plots = render_run_bytes(train(m.config), gif=m.config.plots.gif_frames > 1)
+    folder = RunFolder.at(to)
+    started = (m.entry or {}).get("started_at") or now_iso()
+    folder.write_start(m.config.to_yaml(), started, argv)
+    for name, data in files.items():
+        atomic_write_bytes(folder.path / name, data, sync=True)
+    write_json(folder.path / "meta.json", meta(started, now_iso(), argv, exported_from=str(
+        sweep_dir), member=m.index), sync=True)  # fmt: skip
+    fsync_dir(folder.path)
+    write_json(folder.path / "summary.json", m.summary, sync=True)
+    write_plots(folder.path / "plots", plots)
+    return m, folder.path
