@@ -57,7 +57,7 @@ Factor = Annotated[float, Field(gt=0.0)]
 _ENUM: dict[str, Any] = {"enum": list(METRICS)}
 
 
-def _default_factors() -> list[float]:
+def _factors() -> list[float]:
     return [0.8, 1.2]
 
 
@@ -72,7 +72,7 @@ class SearchSpec(BaseModel):
     calibrate: int = Field(0, ge=0)  # halving/hyperband: members trained in full first; 0 = none
     interval: int = Field(100, ge=1)  # pbt: a round at every multiple of interval < train.steps
     quantile: float = Field(0.25, gt=0.0, le=0.5)  # pbt: bottom ceil(K*quantile) copy the top
-    perturb: list[Factor] = Field(default_factory=_default_factors, min_length=1)  # pbt: multipliers
+    perturb: list[Factor] = Field(default_factory=_factors, min_length=1)  # pbt: multipliers
     resample_probability: float = Field(0.25, ge=0.0, le=1.0)  # pbt: else redraw the key
     mutate: list[str] | None = None  # pbt: null = the uniform/loguniform keys of random.params
     seed: int = Field(0, ge=0, le=SEED_MAX)  # every draw: default_rng([seed, member, round])
@@ -503,11 +503,7 @@ def rung_events(plan: Plan, step: int, table: pd.DataFrame) -> list[dict[str, An
         if step not in b.rungs:
             continue
         k = b.rungs.index(step)
-        where = (
-            f"rung {k} (step {step})"
-            if b.index is None
-            else f"bracket {b.index}, " + (f"rung {k} (step {step})")
-        )
+        where = ("" if b.index is None else f"bracket {b.index}, ") + f"rung {k} (step {step})"
         t = ranked(table[table["member"].isin(b.members)], plan.mode)
         n = len(t)
         keep = t["rank"].le(-(-n // plan.eta)) & ~t["out"]
