@@ -603,31 +603,39 @@ def test_help_uses_conventional_metavars(command):
 
 
 README = CONFIGS.parent / "README.md"
-# README commands too slow for the suite: whole sweeps (their machinery has tests of its own) and
-# a report of a sweep that varies lr and hidden. Every other README command runs below.
-README_SLOW = (
-    "xorlab report runs/<sweep> --x",
-    "xorlab sweep configs/sweeps/lr_vs_hidden.yaml",
-    "xorlab sweep configs/sweeps/seed_study.yaml",
-)
+# The one README command the suite cannot run: it needs a Dask cluster at the address it names.
+README_NEEDS_CLUSTER = "--scheduler tcp://"
+# Sweeps run as shown but quick: 5 steps, no plots (full sweeps and plots are tested elsewhere).
+QUICK_SWEEP = ["--set", "train.steps=5", "--set", "plots.enabled=false"]
 
 
-def readme_commands() -> list[str]:
-    """Every `xorlab ...` line of README.md's bash code blocks, comments dropped."""
-    commands, block = [], None
+def readme_commands() -> list[tuple[str, int, list[str]]]:
+    """Every `xorlab ...` command of README.md's bash and console code blocks, in order, comments
+    dropped, with the exit code the README documents and the output it shows: a bash block's
+    command exits 0; a console block's command whose output is `error:` lines exits 2."""
+    commands: list[tuple[str, int, list[str]]] = []
+    block = None
     for line in README.read_text().splitlines():
         if line.startswith("```"):
             block = line[3:].strip() if block is None else None
         elif block == "bash" and line.startswith("xorlab "):
-            commands.append(line.split("  #")[0].strip())
+            commands.append((line.split("  #")[0].strip(), 0, []))
+        elif block == "console" and line.startswith("$ xorlab "):
+            commands.append((line[2:].split("  #")[0].strip(), 0, []))
+        elif block == "console" and commands and line:
+            command, _, shown = commands[-1]
+            shown.append(line)
+            commands[-1] = (command, 2 if shown[0].startswith("error:") else 0, shown)
     return commands
 
 
 def test_readme_commands_run(tmp_path, monkeypatch):
-    """The README's commands, in its order, on a fresh folder: each exits 0. Placeholders such as
-    runs/<run> become folders made first; `train` runs without plots (plots are tested apart)."""
+    """The README's commands, in its order, on a fresh folder: each ends with the exit code the
+    README documents, and a shown error is printed as shown. Placeholders such as runs/<run>
+    become folders made first; `train` runs without plots, sweeps with 5 steps and no plots."""
     commands = readme_commands()
-    assert any(c.startswith("xorlab explain configs/xor_h3.yaml") for c in commands)
+    assert any(c.startswith("xorlab explain configs/xor_h3.yaml") for c, _, _ in commands)
+    assert [code for _, code, _ in commands].count(2) == 2  # the two errors the README shows
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").symlink_to(CONFIGS)
     quick = ["--no-plots", "-q", "--set", "train.steps=20"]
@@ -635,16 +643,17 @@ def test_readme_commands_run(tmp_path, monkeypatch):
     other = Path(
         invoke("train", "configs/xor_h3.yaml", *quick, "--set", "optim.lr=1").output.strip()
     )
-    write(tmp_path, "name: s\nbase: configs/xor_h3.yaml\nset: {train.steps: 5, plots.enabled: "
-          "false}\ngrid: {optim.lr: [0.1, 0.3]}\n", "s.yaml")  # fmt: skip
-    sweep = Path(invoke("sweep", "s.yaml", "--jobs", "1", "-q").output.strip())
-    member = sweep / "members" / "000-lr=0.1"  # names a member whether or not its folder exists
+    made = invoke("sweep", "configs/sweeps/lr_vs_hidden.yaml", *QUICK_SWEEP, "-j", "1", "-q")
+    sweep = Path(made.output.strip())  # varies optim.lr and model.hidden, as --x/--y need
+    member = yaml.safe_load((sweep / "sweep.yaml").read_text())["members"][0]["folder"]
+    write(tmp_path, "base: configs/xor_h3.yaml\ngrid: {optim.lr: [0.1, 1.0]}\n"
+          "zip: {optim.lr: [0.5, 2.0], train.steps: [10, 20]}\n", "gz.yaml")  # fmt: skip
     places = {"<run or sweep folder>": run.name, "<run>": run.name, "<a>": run.name,
               "<b>": other.name, "<sweep folder>": sweep.name, "<sweep>": sweep.name,
-              "<c>": member.name}  # fmt: skip
+              "<c>": member}  # fmt: skip
     ran = []
-    for command in commands:
-        if command.startswith(README_SLOW) or "--executor dask" in command:
+    for command, code, shown in commands:
+        if README_NEEDS_CLUSTER in command:
             continue
         for place, name in places.items():
             command = command.replace(place, name)
@@ -652,11 +661,15 @@ def test_readme_commands_run(tmp_path, monkeypatch):
         args = shlex.split(command)[1:]
         if args[0] == "train" and "--no-plots" not in args:
             args.append("--no-plots")
+        if args[0] == "sweep" and "--resume" not in args and "--dry-run" not in args:
+            args += QUICK_SWEEP
         res = invoke(*args)
-        assert res.exit_code == 0, (command, res.output)
+        assert res.exit_code == code, (command, res.output)
         assert "Traceback" not in res.output, command
+        if code == 2:
+            assert res.stderr.splitlines() == shown, command
         ran.append(args[0])
     every = {"train", "validate", "report", "runs", "compare", "sweep", "explain", "gradcheck"}
     assert every <= set(ran), ran
-    assert ran.count("explain") == 3
+    assert ran.count("explain") == 3 and ran.count("sweep") == 6, ran
     assert (tmp_path / "cmp" / "compare.json").exists()

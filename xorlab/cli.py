@@ -12,12 +12,14 @@ import os
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
@@ -32,7 +34,26 @@ RUNS = Path("runs")  # the default folder of runs, relative to the current folde
 PIPE_WIDTH = 100_000  # output to a pipe or file: no line is wrapped or cut, so grep finds paths
 
 
-class PipeConsole(Console):
+class SafeConsole(Console):
+    """A console that shows text from files and folder names escaped (control and format
+    characters as repr writes them, newlines kept), so a folder named with escape sequences can
+    neither recolour nor retitle the terminal."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        if not text.isprintable():
+            text = "\n".join(safe_text(line) for line in text.split("\n"))
+        return super().render_str(text, **kwargs)
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        """Whatever else reaches the screen (a table's Text cells): escaped too."""
+        return super()._render_buffer(
+            seg if seg.control or seg.text.isprintable() or seg.text == "\n"
+            else Segment("\n".join(safe_text(x) for x in seg.text.split("\n")), seg.style)
+            for seg in buffer
+        )  # fmt: skip
+
+
+class PipeConsole(SafeConsole):
     """Output to a pipe or a file: lines as long as their text, whatever COLUMNS says, so that
     `xorlab runs | grep NAME` sees every folder name whole, on one line. A table is as wide as
     its cells and at least as wide as its title and caption (rich wraps those at its width)."""
@@ -52,7 +73,7 @@ class PipeConsole(Console):
 
 def _console(*, stderr: bool = False) -> Console:
     """A terminal's width for a terminal; for a pipe or a file, no line wrapped or cut."""
-    console = Console(stderr=stderr, highlight=False)
+    console = SafeConsole(stderr=stderr, highlight=False)
     return console if console.is_terminal else PipeConsole(stderr=stderr)
 
 
@@ -113,6 +134,11 @@ class Group(TyperGroup):
             raise  # usage errors and exits (typer.Exit is a RuntimeError), not crashes
         except XorlabError as exc:  # bad input that a command did not catch
             fail(exc)
+        except OSError as exc:  # the disk, not xorlab: a folder where a file was, no space...
+            if exc.filename is None or exc.strerror is None:
+                crashed(exc)
+            where = exc.filename2 or exc.filename  # a rename's target, not xorlab's temp file
+            fail(XorlabError(exc.strerror, file=os.fsdecode(where)))
         except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) where no command handles it
             err.print("interrupted", style="yellow")
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -485,8 +511,9 @@ def explain(
 def diagnose(
     run: Annotated[
         Path,
-        typer.Argument(metavar="RUN", help="A run folder or a sweep member.",
-                       autocompletion=_complete_run),  # fmt: skip
+        typer.Argument(
+            metavar="RUN", help="A run folder or a sweep member.", autocompletion=_complete_run
+        ),  # fmt: skip
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     write_sweep: Annotated[
