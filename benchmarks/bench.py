@@ -433,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats=1 if args.tiny else 3,
     )
     add(
-        f"one run's plots: 4 PNGs + {frames}-frame GIF",
+        f"one run's plots: panel.png + {frames}-frame GIF",
         "naive pyplot re-render per frame",
         ours,
         ref,

@@ -17,9 +17,10 @@ def test_benchmark_suite_runs_in_tiny_mode(tmp_path, monkeypatch, capsys):
     assert bench.main(["--tiny", "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "bench-tiny.json").read_text())
     workloads = [r["workload"] for r in doc["rows"]]
-    assert len(workloads) == 5 and any("120-member sweep" in w for w in workloads)
+    assert len(workloads) == 6 and any("120-member sweep" in w for w in workloads)
+    assert any("network-step inside a stack" in w for w in workloads)
     assert all(r["ours"]["wall_s"] > 0 and r["ours"]["machine_cpu_s"] >= 0 for r in doc["rows"])
-    assert [r["target"] for r in doc["rows"]] == [None, 1.25, 1.0, 0.1, None]
+    assert [r["target"] for r in doc["rows"]] == [None, 1.25, None, 1.0, 0.1, None]
     assert doc["environment"]["numpy"] and "blas" in doc["environment"]
     assert isinstance(doc["peers"], list)  # empty unless PyTorch or JAX is installed
     assert "ratio" in capsys.readouterr().out
