@@ -278,6 +278,20 @@ def test_a_folder_named_with_escape_sequences_is_shown_escaped(made):
         copy.close()
 
 
+def test_a_folder_where_a_file_is_written_is_one_error_line(made):
+    """Found by test_resume_of_a_damaged_sweep: a folder named summary.csv made the resume's
+    rename fail with IsADirectoryError (an internal error); now one line names the path."""
+    copy = Copy(made)
+    try:
+        summary = copy.path("sweep") / "summary.csv"
+        summary.unlink()
+        summary.mkdir()
+        res = invoke("sweep", "--resume", copy.path("sweep"), "-j", "1", "-q")
+        assert (res.exit_code, res.stderr) == (2, f"error: {summary}: Is a directory\n")
+    finally:
+        copy.close()
+
+
 # --- extreme values -------------------------------------------------------------------------
 
 EXTREME = st.sampled_from([1e308, -1e308, math.inf, -math.inf, math.nan, None, 0.0, 1e-308])

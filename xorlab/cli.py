@@ -173,10 +173,10 @@ def _write_crash(text: str) -> Path | None:
     temporary folder; None if neither can be written."""
     folder = noted_folder()
     if folder is not None:
-        path = folder / "crash.txt"
+        from .rundir import atomic_write_text
+
         try:
-            path.write_text(text)
-            return path
+            return atomic_write_text(folder / "crash.txt", text)
         except OSError:
             pass
     try:
