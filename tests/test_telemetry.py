@@ -78,15 +78,15 @@ def test_sharpness_every_k_fills_every_kth_row_and_warm_starts():
 def test_telemetry_changes_no_other_number():
     """Sharpness and activations only read the step's arrays: every other column, the final
     parameters and the status are bit-identical with telemetry off."""
-    off = _explode()
-    on = _explode("telemetry.sharpness_every=1", "telemetry.activations=true")
+    off = _explode("telemetry.activations=false")
+    on = _explode("telemetry.sharpness_every=1")  # activations on: the default
     assert "sharpness" not in off.metrics and "dead_h1" not in off.metrics
     pd.testing.assert_frame_equal(on.metrics[list(off.metrics.columns)], off.metrics)
     assert all(np.array_equal(on.final_params[k], off.final_params[k]) for k in off.final_params)
 
 
 def test_update_ratio_and_dead_units_match_replayed_parameters():
-    r = _explode("telemetry.activations=true")
+    r = _explode()  # telemetry.activations: on by default
     m = r.metrics.set_index("step")
     for t in (0, 52, 999):
         W_t = _explode(f"train.steps={t}").final_params["W1"] if t else r.init_params["W1"]
@@ -148,3 +148,49 @@ def test_stability_limit():
     assert telemetry.stability_limit(2.5, "sgd", 0.9) == 0.8
     assert telemetry.stability_limit(1.0, "momentum", 0.5) == 3.0
     assert np.isnan(telemetry.stability_limit(1.0, "adam", 0.9))
+
+
+# --- population members get the same telemetry, bit for bit --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "batch"),
+    [
+        ({"hidden": [6], "activation": "relu", "loss": "cross_entropy", "bias": True}, None),
+        ({"hidden": [4, 3], "activation": "tanh"}, 16),  # two hidden layers, minibatches
+        ({"hidden": [5], "activation": "sigmoid"}, None),  # the wide first-layer step
+    ],
+)
+def test_population_members_log_the_telemetry_train_logs(model, batch):
+    """Three members, one of which diverges (its last row has no update ratio): each
+    member's metrics.csv bytes equal train()'s for its config alone."""
+    from xorlab.population import train_population
+
+    base = {
+        "data": {"n": 40},
+        "model": model,
+        "optim": {"lr": 0.5},
+        "train": {"steps": 12, "batch_size": batch, "log_every": 2},
+        "plots": {"enabled": False},
+    }
+    cfgs = []
+    for seed, lr, above in ((0, 0.5, None), (1, 2.0, None), (2, 0.5, 1e-9)):
+        raw = {**base, "seed": seed, "optim": {"lr": lr}}
+        raw["train"] = {**base["train"], "diverge_above": above}
+        cfgs.append(validate(raw))
+    results = train_population(cfgs)
+    for cfg, r in zip(cfgs, results):
+        alone = train(cfg)
+        assert csv_text(r.metrics) == csv_text(alone.metrics)
+        assert "update_ratio_W1" in r.metrics
+    assert results[2].status == "diverged"
+    assert np.isnan(results[2].metrics["update_ratio_W1"].iloc[-1])
+
+
+def test_a_config_with_sharpness_trains_alone_in_a_sweep():
+    from xorlab.population import group_configs
+
+    cfgs = [
+        validate({"seed": s, "telemetry": {"sharpness_every": k}}) for s, k in enumerate([0, 5, 0])
+    ]
+    assert group_configs(cfgs) == [[0, 2], [1]]

@@ -53,6 +53,7 @@ def test_metrics_row_describes_parameters_before_the_update():
         "step", "epoch", "lr", "loss", "data_loss", "reg_loss", "train_acc", "grad_norm",
         "clipped", "grad_norm_W1", "grad_norm_b1", "grad_norm_W2", "grad_norm_b2",
         "weight_norm_W1", "weight_norm_b1", "weight_norm_W2", "weight_norm_b2",
+        "saturated_h1", "update_ratio_W1",  # telemetry.activations, on by default
     ]  # fmt: skip
 
 

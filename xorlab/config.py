@@ -104,7 +104,7 @@ class TelemetryConfig(_Section):
     # sharpness_every 1 costs about 2-3x a plain step (a warm-started power iteration of ~2
     # Hessian-vector products); 10 a tenth of that
     sharpness_every: int = Field(0, ge=0)  # top Hessian eigenvalue on every k-th row; 0 = off
-    activations: bool = False  # saturated_hl / dead_hl and update_ratio_Wl per hidden layer
+    activations: bool = True  # saturated_hl / dead_hl and update_ratio_Wl per hidden layer
 
 
 class Config(_Section):

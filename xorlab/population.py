@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import nn, optim, wide
+from . import nn, optim, telemetry, wide
 from .config import Config
 from .train import (
     Frame,
@@ -68,6 +68,7 @@ def group_key(cfg: Config) -> tuple:
         (o.kind, o.schedule.kind, o.clip.kind, penalty),
         (tr.steps, tr.batch_size, tr.shuffle, tr.log_every),
         (cfg.plots.enabled, cfg.plots.gif_frames),
+        (cfg.telemetry.sharpness_every, cfg.telemetry.activations),
     )
 
 
@@ -89,7 +90,9 @@ def group_configs(configs: Sequence[Config], max_k: int | None = None) -> list[l
     """
     groups: dict[tuple, list[int]] = {}
     for i, cfg in enumerate(configs):
-        groups.setdefault(group_key(cfg), []).append(i)
+        # the sharpness is one power iteration per network: such a config trains alone
+        key = ("alone", i) if cfg.telemetry.sharpness_every else group_key(cfg)
+        groups.setdefault(key, []).append(i)
     out: list[list[int]] = []
     for members in groups.values():
         k = max_k if max_k is not None else group_size(configs[members[0]])
@@ -205,6 +208,30 @@ def _outputs(params: Params, X: np.ndarray, spec: nn.NetSpec, dtype: str) -> np.
     return nn.forward(params, X, spec)[0]
 
 
+def _fill_ratios(
+    blocks: list[tuple[np.ndarray, np.ndarray]],
+    ratio_block: tuple[int, np.ndarray, list[np.ndarray]],
+    stack: _Stack,
+    before: list[np.ndarray],
+    hidden_w: list[tuple[str, int]],
+    n_ratio: int,
+) -> None:
+    """Write update_ratio_Wl into the last columns of a logged step's rows, for the networks
+    that took the update (a network that diverged at that step keeps NaN, as in train())."""
+    b, ids_then, wsq = ratio_block
+    ids, rows = blocks[b]
+    alive = np.isin(ids_then, stack.ids)  # (K then,): still in the stack after the step
+    for c, (k, i) in enumerate(hidden_w):
+        diff = stack.params[k] - before[c][alive]  # (K, fan_in, fan_out)
+        dsq = optim.sq_norm_each(diff)  # (K,)
+        w = wsq[i][alive]
+        with np.errstate(all="ignore"):
+            ratio = np.where((w > 0) & np.isfinite(w), np.sqrt(dsq) / np.sqrt(w), np.nan)
+        col = rows.shape[1] - n_ratio + c
+        pos = np.searchsorted(ids, stack.ids)  # rows are in stack order: ids ascending
+        rows[pos, col] = ratio
+
+
 def train_population(
     configs: Sequence[Config], *, on_step: Callable[[int], None] | None = None
 ) -> list[RunResult]:
@@ -249,6 +276,12 @@ def train_population(
     progress_every = max(1, T // 200)
     dtype = cfg0.model.dtype
     ws: wide.Workspace = {}  # the wide step's arrays, reused from step to step
+    if cfg0.telemetry.sharpness_every:
+        raise ValueError("a config with telemetry.sharpness_every > 0 trains alone (train)")
+    health = cfg0.telemetry.activations  # saturated/dead and update ratios, as train() logs them
+    hidden_w = [(k, list(inits[0]).index(k)) for k in spec_all.w_keys[:-1]]  # (W_l, wsq index)
+    n_ratio = len(hidden_w) if health else 0
+    before: list[np.ndarray] = []  # the hidden W_l before a logged step's update
 
     # what each network's RunResult needs
     status = ["completed"] * K
@@ -281,7 +314,9 @@ def train_population(
                 params, spec = stack.params, stack.spec
                 wide_wt = _wide_mode(spec, len(stack.ids), Xb, dtype)
                 if wide_wt is not None:  # one batch for all: the first layer as one product
-                    out, dl_, grads = wide.step(params, Xb, Yb, spec, n, copy_wt=wide_wt, ws=ws)
+                    out, cache = wide.forward(params, Xb, spec, ws)  # wide.step, keeping the cache
+                    dl_, dz_out = wide.loss_and_delta(cache, Yb, spec, ws)
+                    grads = wide.backward(params, cache, dz_out, spec, n, copy_wt=wide_wt, ws=ws)
                 else:
                     out, cache = nn.forward(params, Xb, spec)  # (K, B, C)
                     dl_ = nn.data_loss(cache, Yb, spec)
@@ -311,11 +346,20 @@ def train_population(
                         out_test = _outputs(params, X_test, spec, dtype)
                         cols.append(nn.accuracies(out_test, y_test_idx))
                     cols += [gnorm, clipped, *gsq, *wsq]  # squared norms: metrics_frame roots
+                    if health:
+                        cols += telemetry.layer_health_each(cache.hs[1:-1], spec.activation)
+                        cols += [np.nan] * n_ratio  # update_ratio_Wl: after the update
+                        before = [params[k].copy() for k, _ in hidden_w]
                     rows = np.empty((len(stack.ids), len(cols)))
                     for c, value in enumerate(cols):
                         rows[:, c] = value
                     who = slice(None) if logged else bad
                     blocks.append((stack.ids[who], rows[who]))
+                    ratio_block = (
+                        (len(blocks) - 1, stack.ids.copy(), wsq) if n_ratio and logged else None
+                    )
+                else:
+                    ratio_block = None
                 if bad.any():
                     for i in np.flatnonzero(bad).tolist():
                         net = int(stack.ids[i])
@@ -330,6 +374,8 @@ def train_population(
                 if on_step is not None and (t + 1) % progress_every == 0:
                     on_step(t + 1)  # before the update, as in train(): Ctrl-C here keeps row t
                 optim.update(stack.ospec, stack.params, grads, stack.state, lr, t)
+                if ratio_block is not None:  # ||W_l after - before|| / ||before||, per network
+                    _fill_ratios(blocks, ratio_block, stack, before, hidden_w, n_ratio)
             else:
                 t = T
         except KeyboardInterrupt:
@@ -366,7 +412,9 @@ def train_population(
             and (not frames[m] or frames[m][-1].step != steps_done[m])
         ):
             frames[m].append(Frame(steps_done[m], {k: v.copy() for k, v in finals[m].items()}))
-        metrics = metrics_frame(all_rows[by_net[starts[m] : starts[m + 1]]], spec_all, has_test)
+        metrics = metrics_frame(
+            all_rows[by_net[starts[m] : starts[m + 1]]], spec_all, has_test, activations=health
+        )
         acc_m = float(final_acc[m])
         results.append(
             RunResult(

@@ -63,6 +63,26 @@ def layer_health(hs: Sequence[Array], activation: str) -> list[float]:
     return out
 
 
+def layer_health_each(hs: Sequence[Array], activation: str) -> list[Array]:
+    """``layer_health`` for each network of a stack: h_l ``(K, N, units)`` -> ``(K,)``, the same
+    numbers (a count over a count) each network gets alone."""
+    out = []
+    for h in hs:
+        if activation == "relu":
+            alive = np.logical_or.reduce(h > 0, axis=-2)  # (K, units)
+            units = alive.shape[-1]
+            out.append((units - np.count_nonzero(alive, axis=-1)) / units)
+        else:
+            size = h.shape[-2] * h.shape[-1]
+            if activation == "sigmoid":
+                low = np.count_nonzero(h < SIGMOID_TAIL, axis=(-2, -1))
+                flat = low + np.count_nonzero(h > 1.0 - SIGMOID_TAIL, axis=(-2, -1))
+            else:
+                flat = np.count_nonzero(np.abs(h) > TANH_TAIL, axis=(-2, -1))
+            out.append(flat / size)
+    return out
+
+
 def update_ratio(before: Array, after: Array, wsq_before: float) -> float:
     """||after - before|| / ||before||; ``wsq_before`` is ||before||**2 (the metrics row's
     weight_norm, squared, already computed). NaN for a zero or non-finite matrix."""
