@@ -1,6 +1,6 @@
-"""Property-based tests over damaged and extreme run and sweep folders: `report`, `runs`,
-`compare` and `sweep --resume` never print a traceback. Each does its job (exit 0) or says, one
-line per problem starting `error:`, what is wrong with which path (exit 2).
+"""Property-based tests over damaged and extreme run and sweep folders: `report`, `diagnose`,
+`runs`, `compare` and `sweep --resume` never print a traceback. Each does its job (exit 0) or
+says, one line per problem starting `error:`, what is wrong with which path (exit 2).
 
 The folders are real ones, made once per module with the CLI; each example copies them and
 damages files found in the copy (whatever files the layout has): deletes, truncates, overwrites
@@ -210,6 +210,8 @@ def test_report_of_a_damaged_folder(made, what, data):
         check(res, copy)
         if res.exit_code == 0:
             assert (folder / "report" / "index.html").is_file(), note
+        if what == "run":  # diagnose reads the same files (and may replay the run)
+            check(invoke("diagnose", folder, "--json"), copy)
     finally:
         copy.close()
 
