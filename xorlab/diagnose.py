@@ -39,7 +39,7 @@ from .config import Config
 from .telemetry import stability_limit
 
 SPIKE_RATIO = 10.0  # above this multiple of the running minimum, the loss has blown up
-STRETCH_WINDOW = 5  # a stretch above the line may end this many steps before the onset
+STRETCH_WINDOW = 5  # a stretch above the line may end this many steps (or 2 k) before the onset
 UNDERFIT_ACC = 0.9  # final train accuracy below this is underfitting
 NARROW_UNITS = 8  # a hidden layer this narrow limits capacity
 STILL_FALLING = 0.05  # the last quarter's relative loss drop above this: still learning
@@ -161,7 +161,9 @@ def stretch_before(
     at or at most STRETCH_WINDOW steps before row ``at``; None when there is none."""
     measured = np.flatnonzero(np.isfinite(sharp[: at + 1]))
     above = [int(i) for i in measured if sharp[i] > limit[i]]
-    if not above or steps[at] - steps[above[-1]] > STRETCH_WINDOW:
+    every = np.diff(steps[np.isfinite(sharp)])  # sharpness measured every k-th step: k
+    window = max(STRETCH_WINDOW, 2 * int(np.median(every))) if every.size else STRETCH_WINDOW
+    if not above or steps[at] - steps[above[-1]] > window:
         return None
     last = above[-1]
     pos = int(np.searchsorted(measured, last))

@@ -5,8 +5,9 @@ XorlabError. Inside, a run may be completed or diverged, failed (error.txt), int
 running (no summary.json), never started (no folder), or have files that cannot be read; each
 ``RunView`` says which in ``status`` and lists what is wrong in ``problems``.
 
-A *blow-up* is the tutorial's exploding loss without a non-finite number: the loss rising above
-``SPIKE_RATIO`` times the lowest value it had reached before. ``status == "diverged"`` is the
+A *blow-up* is the tutorial's exploding loss without a non-finite number: the loss (the total or
+the data loss alone, so that a penalty cannot hide it) rising above ``SPIKE_RATIO`` times the
+lowest value it had reached before. ``status == "diverged"`` is the
 trainer's own verdict (a non-finite value, or ``train.diverge_above``).
 """
 
@@ -198,7 +199,7 @@ def _finish(view: RunView) -> None:
     elif status == "failed":
         msg = (view.summary or {}).get("error")
         view.error = str(msg) if msg else None
-    b = blowup(view.column("step"), view.column("loss"))
+    b = blowup_either(view.column("step"), view.column("loss"), view.column("data_loss"))
     view.first_blowup, view.first_ratio, view.max_ratio, view.max_step = b
     if status == "diverged":
         view.diverge_cause, view.diverge_loss = divergence_cause(view)
@@ -261,6 +262,22 @@ def blowup(steps: np.ndarray, loss: np.ndarray) -> Blowup:
     if ratio[top] <= 1.0:  # never rose: the ratio is 1, at no step in particular
         return Blowup(first, first_ratio, 1.0, None)
     return Blowup(first, first_ratio, float(ratio[top]), int(steps[1:][top]))
+
+
+def blowup_either(steps: np.ndarray, loss: np.ndarray, data_loss: np.ndarray) -> Blowup:
+    """``blowup`` of the total loss or of the data loss, whichever blew up first (a penalty's
+    floor under the total loss cannot hide a spike of the data loss); the larger largest rise."""
+    a = blowup(steps, loss)
+    if data_loss.size != loss.size:  # no data_loss column
+        return a
+    b = blowup(steps, data_loss)
+    first = (
+        a
+        if b.first_step is None or (a.first_step is not None and a.first_step <= b.first_step)
+        else b
+    )
+    top = a if (b.max_ratio or 0.0) <= (a.max_ratio or 0.0) else b
+    return Blowup(first.first_step, first.first_ratio, top.max_ratio, top.max_step)
 
 
 DIVERGE_CAUSES = (
