@@ -290,7 +290,8 @@ def test_sweep_dry_run(content):
 
 
 @pytest.mark.parametrize(
-    "text", ["!!timestamp name: tiny\n", "seed: !!int x\n", "a: !!timestamp 2024-13-45\n"]
+    "text",
+    ["!!timestamp name: tiny\n", "seed: !!int x\n", "a: !!timestamp 2024-13-45\n", "a: !!int\n"],
 )
 def test_a_value_that_does_not_fit_its_tag_is_bad_input(tmp_path, text):
     """Found by test_validate: PyYAML's constructors raise AttributeError or ValueError here

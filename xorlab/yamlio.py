@@ -120,7 +120,7 @@ def loads(text: str, file: str = "<string>") -> Any:
         raise XorlabError(f"invalid YAML: {_describe_yaml_error(exc)}", file=file) from None
     except RecursionError:
         raise XorlabError("invalid YAML: nested too deeply", file=file) from None
-    except (ValueError, TypeError, AttributeError, OverflowError):
+    except (ValueError, TypeError, AttributeError, OverflowError, LookupError):
         # a standard tag on a value it cannot hold: `!!timestamp {a: 1}`, `!!int x`
         raise XorlabError("invalid YAML: a value does not fit its tag (!!int, !!timestamp...)",
                           file=file) from None  # fmt: skip
