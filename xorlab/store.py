@@ -61,7 +61,9 @@ METRICS, WEIGHTS, DATA, RECORDS, MEMBERS, ATTEMPTS = (
 # record entry keys that are the store's, not a run's summary.json
 ENTRY_ONLY = ("part", "data", "started_at", "group_size", "blas_threads", "final_data_loss",
               "columns")  # fmt: skip
-INT_COLUMNS = ("step", "epoch", "clipped")  # a run's integer metrics; every other one is float64
+INT_COLUMNS = ("step", "epoch", "clipped")  # a run's integer metrics (int64)
+NULLABLE_INT_COLUMNS = ("sharpness_iters",)  # integers, empty on some rows (pandas Int64)
+# every other metric is float64
 Params = dict[str, np.ndarray]
 
 
@@ -149,16 +151,24 @@ def encode_part(results: Sequence[tuple[int, Any]], columns: Sequence[str]) -> t
     if not done:
         return None, None, []
     lengths = [len(r.metrics) for _, r in done]
+    # a column the driver did not foresee is kept (this part's schema then differs), never lost
+    columns = union_columns([columns, *(list(r.metrics.columns) for _, r in done)])
     arrays: dict[str, Any] = {
         "member": pa.array(np.repeat([i for i, _ in done], lengths).astype(np.int64))
     }
     for col in columns:
-        kind = np.int64 if col in INT_COLUMNS else np.float64
+        integer = col in INT_COLUMNS or col in NULLABLE_INT_COLUMNS
+        kind = np.int64 if integer else np.float64
         pieces, mask = [], []
         for (_, r), n in zip(done, lengths):
             if col in r.metrics:
-                pieces.append(r.metrics[col].to_numpy(dtype=kind))
-                mask.append(np.zeros(n, dtype=bool))
+                series = r.metrics[col]
+                if integer:  # an empty field is null; a float's NaN stays a NaN value
+                    pieces.append(series.to_numpy(dtype=kind, na_value=0))
+                    mask.append(series.isna().to_numpy())
+                else:
+                    pieces.append(series.to_numpy(dtype=kind))
+                    mask.append(np.zeros(n, dtype=bool))
             else:
                 pieces.append(np.zeros(n, dtype=kind))
                 mask.append(np.ones(n, dtype=bool))
@@ -349,7 +359,7 @@ class SweepStore:
         cols = e.get("columns") or [c for c in table.column_names if c != "member"]
         lo, hi = _member_rows(table, index)
         piece = table.slice(lo, hi - lo).select(list(cols))
-        return pd.DataFrame({c: piece.column(c).to_numpy() for c in cols})
+        return pd.DataFrame({c: _column(piece.column(c), c) for c in cols})
 
     def params(self, index: int) -> tuple[Params, Params]:
         e = self.entry(index)
@@ -452,6 +462,15 @@ class SweepStore:
         else:
             os.replace(path, dst)
         return dst
+
+
+def _column(values: Any, name: str) -> Any:
+    """A Parquet column as metrics_frame makes it: int64, pandas Int64 or float64."""
+    if name in NULLABLE_INT_COLUMNS:
+        missing = values.is_null().to_numpy(zero_copy_only=False)
+        ints = values.fill_null(0).to_numpy().astype(np.int64)
+        return pd.arrays.IntegerArray(ints, missing)
+    return values.to_numpy()
 
 
 def _member_rows(table: Any, index: int) -> tuple[int, int]:

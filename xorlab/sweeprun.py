@@ -293,7 +293,7 @@ def _store_data(sweep: Sweep, store: SweepStore, todo: list[int]) -> list[str]:
             has_test[key] = data.n_test > 0
             if any(data_key(sweep.members[i].config) == key for i in wanted):
                 store.write_data(key, data)
-        shape = (tuple(cfg.model.hidden), cfg.model.bias, has_test[key])
+        shape = (repr(cfg.model), repr(cfg.telemetry), has_test[key])  # what sets the columns
         if shape not in columns:
             columns[shape] = member_columns(cfg, has_test[key])
     return union_columns(columns.values())
