@@ -78,9 +78,10 @@ def test_sharpness_every_k_fills_every_kth_row_and_warm_starts():
 def test_telemetry_changes_no_other_number():
     """Sharpness and activations only read the step's arrays: every other column, the final
     parameters and the status are bit-identical with telemetry off."""
-    off = _explode("telemetry.activations=false")
+    off = _explode("telemetry.activations=false", "telemetry.sharpness_every=0")
     on = _explode("telemetry.sharpness_every=1")  # activations on: the default
     assert "sharpness" not in off.metrics and "dead_h1" not in off.metrics
+    assert "sharpness" in _explode().metrics  # the shipped config logs it every 5th step
     pd.testing.assert_frame_equal(on.metrics[list(off.metrics.columns)], off.metrics)
     assert all(np.array_equal(on.final_params[k], off.final_params[k]) for k in off.final_params)
 
