@@ -671,5 +671,5 @@ def test_readme_commands_run(tmp_path, monkeypatch):
         ran.append(args[0])
     every = {"train", "validate", "report", "runs", "compare", "sweep", "explain", "gradcheck"}
     assert every <= set(ran), ran
-    assert ran.count("explain") == 3 and ran.count("sweep") == 6, ran
+    assert ran.count("explain") == 4 and ran.count("sweep") == 6, ran
     assert (tmp_path / "cmp" / "compare.json").exists()

@@ -189,3 +189,15 @@ def test_explain_run_step_replays_to_that_step(runs):
     for args, msg in [(("--step", 1000), "0 to 999"), ((), "needs --step")]:
         bad = invoke("explain", run, *args)
         assert bad.exit_code == 2 and bad.output.startswith("error: ") and msg in bad.output
+
+
+def test_run_report_opens_with_the_diagnosis_and_shows_the_dynamics(runs, tmp_path):
+    out = tmp_path / "rep"
+    res = invoke("report", runs["xor_h50_explode"], "--out", out)
+    assert res.exit_code == 0, res.output
+    md = (out / "report.md").read_text()
+    assert md.index("**Diagnosis**") < md.index("**Completed**")
+    assert "step 52: the loss blew up" in md and "First thing to try" in md
+    for name in ("dynamics.png", "hidden_units.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Dynamics" in md and "## Hidden units" in md

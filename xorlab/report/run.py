@@ -16,6 +16,13 @@ import numpy as np
 from .. import plots
 from ..compare import flatten
 from .doc import Doc, Section, Table
+from .dynamics import (
+    DYNAMICS_CAPTION,
+    UNITS_CAPTION,
+    dynamics_figure,
+    has_dynamics,
+    hidden_units_figure,
+)
 from .figs import (
     BLOWUP_COLOR,
     DIVERGE_COLOR,
@@ -52,6 +59,34 @@ BOUNDARY_CAPTION = (
     "P(class 1) over the input plane after the last update; the black line is the 0.5 "
     "boundary, the points are the training data coloured by class (red 0, blue 1)."
 )
+
+
+def diagnosis_of(run: RunView) -> Any:
+    """``xorlab diagnose``'s findings from the logged metrics (no replay), or None."""
+    from ..diagnose import diagnose
+
+    if run.config is None or not len(run.metrics) or "loss" not in run.metrics:
+        return None
+    return diagnose(run.metrics, run.config, run.summary)
+
+
+def diagnosis_paragraph(d: Any) -> str:
+    """The diagnosis in a few sentences: what happened, then the first remedy."""
+    if not d.events:
+        return (
+            "**Diagnosis**: no problem found (`xorlab diagnose` checks blow-ups, divergence, "
+            "underfitting, saturation, dead units, vanishing gradients, oscillation, overfitting)."
+        )
+    shown = d.events[:4]
+    text = "**Diagnosis**: " + "; ".join(e.text for e in shown)
+    if len(d.events) > len(shown):
+        text += f"; and {len(d.events) - len(shown)} more (`xorlab diagnose` lists them all)"
+    text += "."
+    if d.remedies:
+        r = d.remedies[0]
+        sets = ", ".join(f"`{k}: {v}`" for k, v in r.set.items())
+        text += f" First thing to try: {sets} ({r.why})."
+    return text
 
 
 def status_sentence(run: RunView) -> str:
@@ -278,6 +313,9 @@ def run_doc(run: RunView) -> Doc:
         sub = plots.run_title(run.config, status=run.status, diverged_at=run.diverged_at)
     doc = Doc(f"Run report: {run.path.name}", sub)
     intro = doc.section("")
+    diagnosis = diagnosis_of(run)
+    if diagnosis is not None:
+        intro.para(diagnosis_paragraph(diagnosis))
     intro.para(status_sentence(run))
     for p in run.problems:
         if not (run.status == "damaged" and p.startswith("summary.json")):  # said just above
@@ -296,6 +334,10 @@ def run_doc(run: RunView) -> Doc:
         sec.image("curves.png", plots.figure_png(curves_figure(run)), CURVES_CAPTION)
         sec = doc.section("Optimizer")
         sec.image("optimizer.png", plots.figure_png(optimizer_figure(run)), OPTIMIZER_CAPTION)
+        if run.config is not None and has_dynamics(run.metrics):
+            sec = doc.section("Dynamics")
+            fig = dynamics_figure(run.metrics, run.config, diagnosis)
+            sec.image("dynamics.png", plots.figure_png(fig), DYNAMICS_CAPTION)
     else:
         sec.note("No metrics to plot (metrics.csv is missing, empty or damaged).")
     sec = doc.section("Decision boundary")
@@ -304,6 +346,10 @@ def run_doc(run: RunView) -> Doc:
         sec.image("boundary.png", plots.figure_png(fig), BOUNDARY_CAPTION)
     else:
         sec.note(f"Not available: {net}." if isinstance(net, str) else "Not available.")
+    if grid is not None and not isinstance(net, str) and net[2].n_layers > 1:
+        sec = doc.section("Hidden units")
+        fig = hidden_units_figure(net[0], net[2], net[1])
+        sec.image("hidden_units.png", plots.figure_png(fig), UNITS_CAPTION)
     gif_section(doc, run)
     sec = doc.section("Config and summary")
     if run.config_raw is not None:
