@@ -4,14 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench docs-figures schema clean
+.PHONY: install demo test lint format bench docs-figures schema lock clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package's version (make lock refreshes it), so two machines set up
+# a week apart run the same numpy and BLAS and byte-identical reruns hold across them.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' || { \
+	  echo "warning: constraints.txt's pins do not install on this Python; installing unpinned"; \
+	  $(BIN)/python -m pip install --quiet -e '.[dev]'; }
 	$(BIN)/python -m compileall -q xorlab  # byte code now, even where PYTHONDONTWRITEBYTECODE is set
 	touch $(STAMP)
 
@@ -39,6 +43,15 @@ schema: $(STAMP)  # the JSON Schemas editors read (configs name them on their fi
 
 docs-figures: $(STAMP)
 	$(BIN)/python docs/figures.py
+
+lock:  # newest versions that pyproject.toml allows, resolved in a fresh venv, written as pins
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet '.[dev]'
+	( echo "# pins for make install; refresh with make lock"; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^xorlab' ) > constraints.txt
+	rm -rf .lock-venv build *.egg-info
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis
