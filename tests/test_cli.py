@@ -599,7 +599,7 @@ def test_help_uses_conventional_metavars(command):
         assert not any(c.islower() for c in usage.split("[OPTIONS]")[1]), usage
     assert re.search(r"--help +Show this message", res.output), res.output  # no value shown
     if command in ("train", "sweep", "report"):
-        assert re.search(r"--quiet +-q +Print only", res.output), res.output
+        assert re.search(r"-q, --quiet +Print only", res.output), res.output
 
 
 README = CONFIGS.parent / "README.md"

@@ -12,16 +12,10 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.segment import Segment
-from rich.table import Table
-from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
@@ -31,54 +25,29 @@ from .proc import interrupt_exit_code, keep_freed_memory, stop_on_sigterm
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 RUNS = Path("runs")  # the default folder of runs, relative to the current folder
 
-PIPE_WIDTH = 100_000  # output to a pipe or file: no line is wrapped or cut, so grep finds paths
+
+class _Lazy:
+    """A console made on first use (rich's import is paid only by commands that print)."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self.stderr = stderr
+        self.console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.console is None:
+            self.console = _console(stderr=self.stderr)
+        return getattr(self.console, name)
 
 
-class SafeConsole(Console):
-    """A console that shows text from files and folder names escaped (control and format
-    characters as repr writes them, newlines kept), so a folder named with escape sequences can
-    neither recolour nor retitle the terminal."""
-
-    def render_str(self, text: str, **kwargs: Any) -> Text:
-        if not text.isprintable():
-            text = "\n".join(safe_text(line) for line in text.split("\n"))
-        return super().render_str(text, **kwargs)
-
-    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
-        """Whatever else reaches the screen (a table's Text cells): escaped too."""
-        return super()._render_buffer(
-            seg if seg.control or seg.text.isprintable() or seg.text == "\n"
-            else Segment("\n".join(safe_text(x) for x in seg.text.split("\n")), seg.style)
-            for seg in buffer
-        )  # fmt: skip
-
-
-class PipeConsole(SafeConsole):
-    """Output to a pipe or a file: lines as long as their text, whatever COLUMNS says, so that
-    `xorlab runs | grep NAME` sees every folder name whole, on one line. A table is as wide as
-    its cells and at least as wide as its title and caption (rich wraps those at its width)."""
-
-    def __init__(self, *, stderr: bool = False) -> None:
-        super().__init__(stderr=stderr, highlight=False, width=PIPE_WIDTH)
-
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        for obj in objects:
-            if isinstance(obj, Table):
-                notes = [t for t in (obj.title, obj.caption) if t]
-                widths = [(t if isinstance(t, Text) else Text.from_markup(str(t))).cell_len
-                          for t in notes]  # fmt: skip
-                obj.min_width = max([obj.min_width or 0, *widths])
-        super().print(*objects, **kwargs)
-
-
-def _console(*, stderr: bool = False) -> Console:
+def _console(*, stderr: bool = False) -> Any:
     """A terminal's width for a terminal; for a pipe or a file, no line wrapped or cut."""
-    console = SafeConsole(stderr=stderr, highlight=False)
-    return console if console.is_terminal else PipeConsole(stderr=stderr)
+    from .console import make_console
+
+    return make_console(stderr=stderr)
 
 
-out = _console()
-err = _console(stderr=True)
+out: Any = _Lazy()
+err: Any = _Lazy(stderr=True)
 
 
 def _flags_take_no_value(params: list[Any]) -> list[Any]:
@@ -194,6 +163,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain, conventional help, without loading rich's markdown (~35 ms)
     cls=Group,
 )
 
@@ -576,7 +546,10 @@ def schema(
 
 def main() -> None:
     """Console-script entry point."""
-    np.seterr(all="ignore")  # the trainer reports overflow as divergence, never as a warning
+    if not _light(sys.argv[1:]):
+        import numpy as np
+
+        np.seterr(all="ignore")  # the trainer reports overflow as divergence, never as a warning
     stop_on_sigterm()  # SIGTERM keeps what finished and marks the rest interrupted, as Ctrl-C does
     keep_freed_memory()  # no page faults for arrays freed and allocated again every step
     if _may_use_local_workers(sys.argv[1:]):
@@ -610,6 +583,15 @@ def _exit(code: object) -> NoReturn:
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
     os._exit(status)
+
+
+LIGHT = {"validate", "schema", "--help", "--version", "--show-completion", "--install-completion"}
+
+
+def _light(args: list[str]) -> bool:
+    """Whether this command line computes nothing numeric (help, validate, schema, completion):
+    then start-up skips importing numpy (~50 ms) to quiet its warnings."""
+    return not args or bool(LIGHT & set(args)) or any(a.startswith("_") for a in args[:1])
 
 
 def _may_use_local_workers(args: list[str]) -> bool:

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import config as cfgmod
@@ -382,6 +381,8 @@ def draw_random(spec: RandomSpec, file: str) -> list[dict[str, Any]]:
 
     Keys are drawn in the order given, draw by draw, so the same file gives the same values.
     """
+    import numpy as np  # only a sweep with random draws needs it
+
     rs = np.random.RandomState(spec.seed)
     for key, dist in spec.params.items():
         where = f"random.params.{key}"
