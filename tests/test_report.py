@@ -315,6 +315,51 @@ def test_run_report_gives_the_first_blowup_and_the_largest_each_with_its_step(
     )
 
 
+def test_run_report_says_which_curve_blew_up_total_data_or_both(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    """With a penalty the total and the data loss differ: the sentence names the curve that
+    spiked, each with its own numbers (a penalty's floor can hide a data-loss spike)."""
+    from xorlab.report.read import read_run
+    from xorlab.report.run import status_sentence
+
+    run = _copy_run(run_folder, tmp_path / "run")
+
+    def write(total: list[float], data: list[float]) -> str:
+        rows = "".join(f"{i},{t!r},{d!r}\n" for i, (t, d) in enumerate(zip(total, data)))
+        (run / "metrics.csv").write_text("step,loss,data_loss\n" + rows)
+        return status_sentence(read_run(run))
+
+    # data loss: 1, 0.1, 1.5 (15x at step 2), 0.1, 2.0 (20x at step 4); total = data + 0.4
+    data = [1.0, 0.1, 1.5, 0.1, 2.0]
+    text = write([d + 0.4 for d in data], data)
+    assert text.endswith(
+        "The data loss **blew up** at step 2: it rose to 15× the lowest value reached before "
+        "(more than 10× counts as a blow-up); the total loss did not (at most 4.8× at step 4): "
+        "the penalty is a floor under the total loss that hides the spike. The data loss's "
+        "largest rise came at step 4: 20× the lowest value before it."
+    ), text
+    # both spike at step 1 (total 12x, data 24x), and rise most at step 3
+    text = write([1.0, 12.0, 0.5, 25.0], [0.5, 12.0, 0.1, 24.0])
+    assert text.endswith(
+        "The total and the data loss both **blew up** at step 1: they rose to 12× and 24× the "
+        "lowest values reached before (more than 10× counts as a blow-up). The largest rise of "
+        "both came at step 3: 50× (total) and 240× (data loss)."
+    ), text
+    # neither: both numbers given
+    text = write([1.0, 0.5, 1.0], [0.9, 0.4, 0.8])
+    assert text.endswith(
+        "No blow-up: neither the total loss (at most 2× at step 2) nor the data loss (at most "
+        "2× at step 2) rose above 10× its running minimum."
+    ), text
+    # no penalty (data loss == total loss): one curve, "the loss", as before
+    text = write([1.0, 12.0, 0.5], [1.0, 12.0, 0.5])
+    assert text.endswith(
+        "The loss **blew up** at step 1: it rose to 12× the lowest value reached before (more "
+        "than 10× counts as a blow-up)."
+    ), text
+
+
 def test_huge_ratios_are_written_in_scientific_notation(run_folder: Path, tmp_path: Path) -> None:
     run = _copy_run(run_folder, tmp_path / "run")
     _with_losses(run, [1e-200, 1e50, 1e-200])

@@ -58,6 +58,8 @@ class RunView:
     diverge_loss: float | None = None  # "above": the loss that crossed the threshold
     diverge_limit: float | None = None  # "above": train.diverge_above
     stored: StoredMember | None = None  # a sweep member: its weights and data are in the store
+    # each curve's own blow-up: "loss" (the total), and "data_loss" where it differs from it
+    blowups: dict[str, Blowup] = field(default_factory=dict)
 
     def final(self, key: str) -> float | None:
         block = (self.summary or {}).get("final")
@@ -175,13 +177,11 @@ def read_run(path: Path, label: str | None = None) -> RunView:
     status = "unfinished" if view.summary is None else str(view.summary.get("status"))
     if view.summary is None and (path / "summary.json").exists():
         status = "damaged"  # there, but unreadable: not a run still going
-    elif status not in ("completed", "diverged", "interrupted", "failed", "unfinished"):
+    elif status not in (*FINISHED, "interrupted", "failed", "unfinished"):
         problems.append(f"summary.json: unknown status {status!r}")
         status = "damaged"
     view.status = status
-    view.metrics = _metrics(
-        path / "metrics.csv", problems, required=status in ("completed", "diverged")
-    )
+    view.metrics = _metrics(path / "metrics.csv", problems, required=status in FINISHED)
     _finish(view)
     return view
 
@@ -199,8 +199,12 @@ def _finish(view: RunView) -> None:
     elif status == "failed":
         msg = (view.summary or {}).get("error")
         view.error = str(msg) if msg else None
-    b = blowup_either(view.column("step"), view.column("loss"), view.column("data_loss"))
+    steps, loss, data = view.column("step"), view.column("loss"), view.column("data_loss")
+    b = blowup_either(steps, loss, data)
     view.first_blowup, view.first_ratio, view.max_ratio, view.max_step = b
+    view.blowups = {"loss": blowup(steps, loss)}
+    if data.size == loss.size and not np.array_equal(loss, data, equal_nan=True):
+        view.blowups["data_loss"] = blowup(steps, data)
     if status == "diverged":
         view.diverge_cause, view.diverge_loss = divergence_cause(view)
         limit = view.flat.get("train.diverge_above")

@@ -35,7 +35,7 @@ from .figs import (
     note,
     wants_log,
 )
-from .read import SPIKE_RATIO, RunView, load_network, show
+from .read import SPIKE_RATIO, Blowup, RunView, load_network, show
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -130,8 +130,13 @@ def status_sentence(run: RunView) -> str:
 
 
 def blowup_sentence(run: RunView) -> str:
-    """The first blow-up with its own ratio, and the largest rise with its own step."""
+    """The first blow-up with its own ratio, and the largest rise with its own step; where a
+    penalty makes the total and the data loss differ, which of the two spiked, with each one's
+    numbers (a penalty's floor under the total loss can hide a spike of the data loss)."""
     rule = f"(more than {SPIKE_RATIO:g}× counts as a blow-up)"
+    total, data = run.blowups.get("loss"), run.blowups.get("data_loss")
+    if total is not None and data is not None:
+        return _two_curve_sentence(total, data, rule)
     if run.first_blowup is None:
         if run.max_ratio is None:
             return ""
@@ -147,6 +152,59 @@ def blowup_sentence(run: RunView) -> str:
     return (
         f"{first}. The largest rise came at step {run.max_step}: "
         f"{fmt_ratio(run.max_ratio)} the lowest value before it."
+    )
+
+
+def _largest(b: Blowup) -> str:
+    """'3.2× at step 40', or '1×' when the curve never rose."""
+    at = f" at step {b.max_step}" if b.max_step is not None else ""
+    return f"{fmt_ratio(b.max_ratio)}{at}"
+
+
+def _two_curve_sentence(total: Blowup, data: Blowup, rule: str) -> str:
+    """``blowup_sentence`` for a run whose total loss (data + penalty) and data loss differ."""
+    t, d = total.first_step, data.first_step
+    if t is None and d is None:
+        if total.max_ratio is None and data.max_ratio is None:
+            return ""
+        return (
+            f"No blow-up: neither the total loss (at most {_largest(total)}) nor the data loss "
+            f"(at most {_largest(data)}) rose above {SPIKE_RATIO:g}× its running minimum."
+        )
+    if t is None or d is None:
+        spiked, calm = (data, total) if t is None else (total, data)
+        name, other = ("data loss", "total loss") if t is None else ("total loss", "data loss")
+        text = (
+            f"The {name} **blew up** at step {spiked.first_step}: it rose to "
+            f"{fmt_ratio(spiked.first_ratio)} the lowest value reached before {rule}; the "
+            f"{other} did not (at most {_largest(calm)})"
+        )
+        if t is None:
+            text += ": the penalty is a floor under the total loss that hides the spike"
+        if spiked.max_step is not None and spiked.max_step != spiked.first_step:
+            text += f". The {name}'s largest rise came at step {spiked.max_step}: "
+            text += f"{fmt_ratio(spiked.max_ratio)} the lowest value before it"
+        return text + "."
+    if t == d:
+        text = (
+            f"The total and the data loss both **blew up** at step {t}: they rose to "
+            f"{fmt_ratio(total.first_ratio)} and {fmt_ratio(data.first_ratio)} the lowest values "
+            f"reached before {rule}"
+        )
+    else:
+        text = (
+            f"The total loss **blew up** at step {t} ({fmt_ratio(total.first_ratio)} the lowest "
+            f"value reached before), the data loss at step {d} ({fmt_ratio(data.first_ratio)}) "
+            f"{rule}"
+        )
+    if total.max_step == data.max_step:
+        return (
+            f"{text}. The largest rise of both came at step {total.max_step}: "
+            f"{fmt_ratio(total.max_ratio)} (total) and {fmt_ratio(data.max_ratio)} (data loss)."
+        )
+    return (
+        f"{text}. Their largest rises: the total loss {_largest(total)}, the data loss "
+        f"{_largest(data)}."
     )
 
 
