@@ -188,6 +188,7 @@ def test_sweep_report_renders_every_section(sweep_folder: Path) -> None:
     assert {"loss_curves.png", "heatmap.png", "boundaries.png", "divergence.png"} <= {
         p.name for p in out.iterdir()
     }
+    assert "Sharpness × lr" not in page.h2  # no member logged sharpness (a damaged part too)
 
 
 def test_sweep_report_options(sweep_folder: Path, tmp_path: Path) -> None:

@@ -497,7 +497,8 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
 
 def read_metrics(sweep_dir: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Every member's metrics as one table (``member`` first), sorted by member and step; the
-    schema is the union of the parts' (null, NaN in pandas, where a member has none)."""
+    schema is the union of the parts' (null, NaN in pandas, where a member has none).
+    ``columns``: only these are read (one no part has comes back all NaN)."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -507,8 +508,12 @@ def read_metrics(sweep_dir: str | Path, columns: Sequence[str] | None = None) ->
         return pd.DataFrame({"member": pd.Series([], dtype=np.int64)})
     schemas = [ds.dataset(f, format="parquet").schema for f in files]
     dataset = ds.dataset(files, format="parquet", schema=pa.unify_schemas(schemas))
-    table = dataset.to_table(columns=["member", *columns] if columns else None)
-    df = table.to_pandas()
+    have = set(dataset.schema.names)
+    wanted = [c for c in columns if c in have] if columns else None
+    df = dataset.to_table(columns=["member", *wanted] if wanted is not None else None).to_pandas()
+    for c in columns or ():
+        if c not in have:
+            df[c] = np.nan
     return df.sort_values(["member", "step"] if "step" in df else ["member"],
                           kind="stable").reset_index(drop=True)  # fmt: skip
 
