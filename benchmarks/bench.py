@@ -134,6 +134,28 @@ def xorlab_train(hidden: int, steps: int) -> float:
     return float(train(cfg).final["loss"] or 0.0)
 
 
+TELEMETRY = (  # (row label, telemetry section): the cost of each against training alone
+    ("off", {"sharpness_every": 0, "activations": False}),
+    ("activations (the default)", {"sharpness_every": 0, "activations": True}),
+    ("sharpness every step + activations", {"sharpness_every": 1, "activations": True}),
+    ("sharpness every 10th step + activations", {"sharpness_every": 10, "activations": True}),
+)
+
+
+def explode_config(steps: int, telemetry: dict[str, Any]) -> Any:
+    """configs/xor_h50_explode.yaml (50 ReLU, cross-entropy, lr 2.5: the edge-of-stability run)
+    with this telemetry, ``steps`` steps, no plots."""
+    from xorlab import yamlio
+
+    raw = yamlio.load_file(Path(__file__).resolve().parent.parent / "configs/xor_h50_explode.yaml")
+    raw.update(train={"steps": steps}, plots={"enabled": False}, telemetry=telemetry)
+    return validate(raw)
+
+
+def xorlab_train_config(cfg: Any) -> float:
+    return float(train(cfg).final["loss"] or 0.0)
+
+
 def _pool_task(args: tuple[int, float, float, int, int]) -> float:
     hidden, lr, lam, seed, steps = args
     return plain_loop(hidden, steps, lr, lam, seed)
@@ -380,6 +402,25 @@ def main(argv: list[str] | None = None) -> int:
             "µs/step",
             steps / 1e6,
             target=1.25 if hidden == 50 else None,
+        )
+
+    # telemetry's cost per step: train() with each setting against train() with it off, the
+    # two alternated in the same run (on the explode config, where the sharpness tells a story)
+    alone = explode_config(steps, TELEMETRY[0][1])
+    for label, telemetry in TELEMETRY:
+        cfg = explode_config(steps, telemetry)
+        ours, ref = measure_pair(
+            lambda c=cfg: xorlab_train_config(c),
+            lambda: xorlab_train_config(alone),
+            repeats=repeats,
+        )
+        add(
+            f"telemetry: {label}, train() step, explode config (50 ReLU)",
+            "train() with telemetry off",
+            ours,
+            ref,
+            "µs/step",
+            steps / 1e6,
         )
 
     from xorlab.population import group_size

@@ -17,10 +17,19 @@ def test_benchmark_suite_runs_in_tiny_mode(tmp_path, monkeypatch, capsys):
     assert bench.main(["--tiny", "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "bench-tiny.json").read_text())
     workloads = [r["workload"] for r in doc["rows"]]
-    assert len(workloads) == 6 and any("120-member sweep" in w for w in workloads)
+    assert len(workloads) == 10 and any("120-member sweep" in w for w in workloads)
     assert any("network-step inside a stack" in w for w in workloads)
+    # telemetry's cost per step, each against train() with telemetry off in the same run
+    tele = [r for r in doc["rows"] if r["workload"].startswith("telemetry: ")]
+    assert [r["workload"].split(",")[0] for r in tele] == [
+        "telemetry: off",
+        "telemetry: activations (the default)",
+        "telemetry: sharpness every step + activations",
+        "telemetry: sharpness every 10th step + activations",
+    ]
+    assert all(r["reference"] == "train() with telemetry off" and r["ratio"] > 0 for r in tele)
     assert all(r["ours"]["wall_s"] > 0 and r["ours"]["machine_cpu_s"] >= 0 for r in doc["rows"])
-    assert [r["target"] for r in doc["rows"]] == [None, 1.25, None, 1.0, 0.1, None]
+    assert [r["target"] for r in doc["rows"]] == [None, 1.25] + [None] * 5 + [1.0, 0.1, None]
     assert doc["environment"]["numpy"] and "blas" in doc["environment"]
     assert isinstance(doc["peers"], list)  # empty unless PyTorch or JAX is installed
     assert "ratio" in capsys.readouterr().out
