@@ -91,6 +91,11 @@ def test_h3_names_the_capacity_limit(runs):
     assert under[0]["evidence"]["hidden"] == [3]
     assert 0.7 < under[0]["evidence"]["train_acc"] < 0.9
     assert info["remedies"][0]["set"] == {"model.hidden": [12]}
+    steps = [r for r in info["remedies"] if r["set"] == {"train.steps": 4000}]
+    assert steps[0]["why"] == (  # a capacity limit: the loss barely falls, more steps tests it
+        "the loss fell only 0.4% over the last quarter; 4x the steps (4000) tells a slow descent "
+        "from a limit"
+    )
     res = invoke("diagnose", runs["xor_h3"])
     assert res.exit_code == 0, res.output
     assert "capacity limit" in res.output and "model.hidden=[12]" in res.output

@@ -98,6 +98,11 @@ def remedies(
             steps = cfg.train.steps * 4
             drop = e.evidence.get("last_quarter_drop") or 0.0
             why = f"the loss still fell {drop:.1%} over the last quarter; 4x the steps ({steps})"
+            if e.cause != "still_learning":  # it barely fell: more steps is the test, not a cure
+                why = (
+                    f"the loss fell only {drop:.1%} over the last quarter; 4x the steps ({steps}) "
+                    "tells a slow descent from a limit"
+                )
             out.append(Remedy(f"steps_{steps}", {"train.steps": steps}, why, ["underfit"]))
             s_lr = sharp.get("max_times_lr")
             if s_lr is not None and s_lr < 0.5:
