@@ -118,8 +118,8 @@ def runs(folder: str | Path = "runs") -> pd.DataFrame:
     keys). A folder that cannot be read still gets a row, with its status (``damaged``, ...)."""
     import pandas as pd
 
-    from .compare import flatten
     from .listing import scan
+    from .show import flatten
     from .yamlio import load_file
 
     rows: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ from . import yamlio
 from .errors import XorlabError
 from .listing import STATUS_STYLE, _load_json
 from .rundir import FINISHED
+from .show import flatten, format_value, run_colors
 from .store import member_ref, open_sweep
 from .sweep import short_names
 
@@ -32,18 +33,6 @@ if TYPE_CHECKING:
 
 IGNORED_KEYS = ("name",)  # never a difference worth showing: it only names the folder
 MAX_POINTS = 4000  # per curve in the overlay; longer metrics are thinned evenly (last row kept)
-RUN_COLORS = (  # colour-blind-safe, distinct on white (Okabe-Ito, then Tableau)
-    "#0072B2",
-    "#D55E00",
-    "#009E73",
-    "#CC79A7",
-    "#E69F00",
-    "#56B4E9",
-    "#000000",
-    "#8C564B",
-    "#7F7F7F",
-    "#BCBD22",
-)
 
 
 @dataclass
@@ -172,19 +161,6 @@ def _read_metrics(path: Path, problems: list[str], *, required: bool) -> pd.Data
     return df[df["step"].notna()].reset_index(drop=True)
 
 
-def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 0.1, "clip": {"kind": "none"}}}`` -> ``{"optim.lr": 0.1,
-    "optim.clip.kind": "none"}``. Lists are values, not sections."""
-    out: dict[str, Any] = {}
-    for k, v in mapping.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 # --- what differs -------------------------------------------------------------------------------
 
 
@@ -211,19 +187,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return bool(a == b)
-
-
-def format_value(v: Any) -> str:
-    """A config value as YAML would show it: 0.1, [50], true, null."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, list):
-        return "[" + ", ".join(format_value(x) for x in v) + "]"
-    return str(v)
 
 
 def legend_labels(runs: Sequence[RunData]) -> list[str]:
@@ -335,7 +298,9 @@ def overlay_figure(runs: Sequence[RunData], *, title: str | None = None) -> Figu
     test accuracy dashed; a diverged run's curve ends in an x. One legend below both plots."""
     from matplotlib.lines import Line2D
 
-    from .plots import _log_y, _wants_log, new_figure
+    from .draw.figure import log_y as _log_y
+    from .draw.figure import new_figure
+    from .draw.figure import wants_log as _wants_log
 
     if not runs:
         raise XorlabError("nothing to compare: give at least one run folder")
@@ -395,7 +360,7 @@ def overlay_figure(runs: Sequence[RunData], *, title: str | None = None) -> Figu
 
 def overlay_figure_png(runs: Sequence[RunData], *, title: str | None = None) -> bytes:
     """``overlay_figure`` as PNG bytes."""
-    from .plots import figure_png
+    from .draw.figure import figure_png
 
     return figure_png(overlay_figure(runs, title=title))
 
@@ -450,17 +415,6 @@ def _shared_facts(cfg: dict[str, Any], differ: set[str]) -> str:
     return " · ".join(parts)
 
 
-def run_colors(n: int) -> list[str]:
-    """``n`` distinct colours: RUN_COLORS, then evenly spaced hues of a cyclic colormap."""
-    if n <= len(RUN_COLORS):
-        return list(RUN_COLORS[:n])
-    import matplotlib
-    from matplotlib.colors import to_hex
-
-    cmap = matplotlib.colormaps["turbo"]
-    return [to_hex(cmap(x)) for x in np.linspace(0.05, 0.95, n)]
-
-
 def _legend_cols(labels: Sequence[str]) -> int:
     """As many columns as fit under the figure (at most 4), then balanced: 6 entries -> 3 x 2."""
     longest = max((len(s) for s in labels), default=10)
@@ -484,7 +438,7 @@ def _thin(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def _finite(metrics: pd.DataFrame, col: str, positive: bool) -> tuple[np.ndarray, np.ndarray]:
-    from .plots import PLOT_MAX
+    from .draw.figure import PLOT_MAX
 
     x = _values(metrics, "step")
     y = _values(metrics, col)
@@ -519,7 +473,7 @@ def _status_note(r: RunData) -> str:
 
 
 def _style_loss(ax: Axes, all_loss: np.ndarray, log: bool) -> None:
-    from .plots import PLOT_MAX
+    from .draw.figure import PLOT_MAX
 
     if not np.isfinite(all_loss).any():
         ax.text(

@@ -25,16 +25,9 @@ import numpy as np
 import pandas as pd
 
 from .data import Dataset
+from .draw.boundary import BAD_COLOR, IMAGE_ALPHA, all_points, boundary_grids, update_boundary
+from .draw.panel import Panel, panel_figure
 from .nn import NetSpec
-from .plots import (
-    BAD_COLOR,
-    IMAGE_ALPHA,
-    Panel,
-    _all_points,
-    boundary_grids,
-    panel_figure,
-    update_boundary,
-)
 from .train import Frame
 
 if TYPE_CHECKING:
@@ -202,14 +195,14 @@ def training_gif(
 ) -> bytes:
     """The panel at each frame's parameters, curves drawn up to the frame's step, as GIF bytes.
 
-    ``panel``: the run's panel as ``plots.panel_figure`` drew it (with ``xmax`` the last step),
+    ``panel``: the run's panel as ``draw.panel.panel_figure`` drew it (with ``xmax`` the last step),
     to animate instead of building and laying out a new one; it is changed for good.
     """
     from PIL import Image
 
     if not frames:
         raise ValueError("a GIF needs at least one frame")
-    X = _all_points(data)
+    X = all_points(data)
     steps = metrics["step"].to_numpy(dtype=float) if len(metrics) else np.zeros(0)
     last_step = max(frames[-1].step, int(steps.max()) if steps.size else 0)
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compare import RUN_COLORS
-from ..plots import LOG_SPAN, PLOT_MAX
+from ..draw.figure import LOG_SPAN, PLOT_MAX
+from ..show import RUN_COLORS
 from .read import SCI_FROM, RunView, number, show
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def wants_log(y: np.ndarray) -> bool:
 
 def log_y(ax: Axes, y: np.ndarray) -> None:
     """A log y axis whose limits cover the positive finite values of ``y``."""
-    from ..plots import _log_y  # the run plots' own log axis (limits safe near 1e308)
+    from ..draw.figure import log_y as _log_y  # the run plots' log axis (limits safe near 1e308)
 
     if positive(y).size:
         _log_y(ax, np.asarray(y, dtype=float))

@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 
 from .. import yamlio
-from ..compare import flatten, format_value
 from ..config import Config, validate
 from ..data import Dataset
 from ..errors import XorlabError
 from ..nn import NetSpec
 from ..rundir import FINISHED, read_json
+from ..show import flatten, format_value
 from ..store import StoredMember, member_ref, open_sweep
 from ..train import net_spec
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import plots
-from ..compare import flatten
+from ..show import flatten
 from .doc import Doc, Section, Table
 from .dynamics import (
     DYNAMICS_CAPTION,
