@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from . import yamlio
 from .errors import ConfigError, XorlabError
+from .stopping import EarlyStoppingConfig, Metric
 
 NAME_RE = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$"
 MAX_BYTES = 8 * 2**30  # refuse a network whose arrays would need more memory than this
@@ -50,12 +51,21 @@ class ModelConfig(_Section):
 
 
 class ScheduleConfig(_Section):
-    kind: Literal["constant", "step", "exponential", "inverse_time", "cosine"] = "constant"
+    kind: Literal[
+        "constant", "step", "exponential", "inverse_time", "cosine", "reduce_on_plateau"
+    ] = "constant"
     gamma: float = Field(0.5, gt=0.0)  # step/exponential factor; 0.5 (step), 0.999 (exp.)
     every: int = Field(100, ge=1)  # step: steps between decays
     decay: float = Field(0.01, ge=0.0)  # inverse_time: lr / (1 + decay*t)
-    lr_min: float = Field(0.0, ge=0.0)  # cosine: floor of the learning rate
+    lr_min: float = Field(0.0, ge=0.0)  # cosine, reduce_on_plateau: floor of the learning rate
     warmup: int = Field(0, ge=0)  # linear warm-up steps; 0 = none
+    # reduce_on_plateau: PyTorch's ReduceLROnPlateau (threshold_mode rel) on the logged rows
+    factor: float = Field(0.5, gt=0.0, lt=1.0)  # reduce_on_plateau: lr times this on a plateau
+    patience: int = Field(50, ge=0)  # reduce_on_plateau: bad rows tolerated; one more reduces lr
+    cooldown: int = Field(0, ge=0)  # reduce_on_plateau: rows after a reduction counting no bad
+    metric: Metric = "loss"  # reduce_on_plateau: a metrics.csv column; test_acc needs a test set
+    mode: Literal["min", "max"] = "min"  # reduce_on_plateau: min for losses, max for accuracies
+    threshold: float = Field(1.0e-4, ge=0.0)  # reduce_on_plateau: better = beyond best*(1 -+ this)
 
 
 class ClipConfig(_Section):
@@ -85,6 +95,7 @@ class TrainConfig(_Section):
     shuffle: bool = False  # reshuffle rows every epoch (seeded by `seed`)
     log_every: int = Field(1, ge=1)  # a metrics row every this many steps (and the last)
     diverge_above: float | None = Field(None, gt=0.0)  # stop as diverged above this loss
+    early_stopping: EarlyStoppingConfig | None = None  # null: off; Keras's, on the logged rows
 
 
 class PlotsConfig(_Section):
@@ -184,7 +195,27 @@ def validate(raw: Any, *, file: str | None = None) -> Config:
         problems = [_problem(e) for e in exc.errors()]  # type: ignore[arg-type]
         raise ConfigError(problems, file=file) from None
     check_size(cfg, file=file)
+    check_test_metric(cfg, file=file)
     return cfg
+
+
+def held_out_rows(cfg: Config) -> int:
+    """The rows data.make_data holds out for the test set."""
+    rows = 4 if cfg.data.kind == "xor4" else cfg.data.n
+    return int(math.floor(rows * cfg.data.test_fraction))
+
+
+def check_test_metric(cfg: Config, *, file: str | None = None) -> None:
+    """Early stopping or a plateau schedule on test_acc needs a test set to read it from."""
+    watched = []
+    if cfg.train.early_stopping is not None:
+        watched.append(("train.early_stopping.metric", cfg.train.early_stopping.metric))
+    if cfg.optim.schedule.kind == "reduce_on_plateau":
+        watched.append(("optim.schedule.metric", cfg.optim.schedule.metric))
+    for key, metric in watched:
+        if metric == "test_acc" and held_out_rows(cfg) == 0:
+            msg = "test_acc needs a test set (a data.test_fraction that holds out a row)"
+            raise ConfigError([(key, msg)], file=file)
 
 
 def estimate_bytes(cfg: Config) -> int:

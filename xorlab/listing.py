@@ -37,7 +37,7 @@ from .rundir import FINISHED, read_json
 from .store import StoredMember, SweepStore, member_ref, open_sweep
 
 RUN_FILES = ("config.yaml", "meta.json", "summary.json", "metrics.csv", "final.npz")
-RUN_STATUSES = ("completed", "diverged", "interrupted", "failed")
+RUN_STATUSES = ("completed", "diverged", "stopped_early", "interrupted", "failed")
 STATUSES = (*RUN_STATUSES, "unfinished", "damaged", "partial")  # what filter_status accepts
 MEMBER_STATUSES = (*RUN_STATUSES, "unfinished", "pending", "damaged")  # counts, in this order
 SORT_KEYS = ("started", "name", "status", "final_loss", "final_train_acc", "steps")
@@ -492,6 +492,7 @@ def sort_by(
 STATUS_STYLE = {
     "completed": "green",
     "diverged": "red",
+    "stopped_early": "cyan",
     "interrupted": "yellow",
     "failed": "bold red",
     "unfinished": "yellow",

@@ -36,7 +36,8 @@ def _pow(base: Scalar, e: int | np.ndarray) -> Scalar:
 class Schedule:
     """A learning-rate schedule; the fields used depend on ``kind``."""
 
-    kind: str = "constant"  # constant | step | exponential | inverse_time | cosine
+    # constant | step | exponential | inverse_time | cosine | reduce_on_plateau
+    kind: str = "constant"
     lr: Scalar = 0.003  # base learning rate
     steps: int = 1000  # T, the run's length (cosine)
     gamma: Scalar = 0.5  # step, exponential: the factor
@@ -52,9 +53,10 @@ def get_lr(s: Schedule, t: int) -> Scalar:
     1. the schedule proper:
        constant: lr;  step: lr * gamma**floor(t/every);  exponential: lr * gamma**t;
        inverse_time: lr / (1 + decay*t);  cosine: lr_min + (lr - lr_min)*(1 + cos(pi*t/T))/2
+       reduce_on_plateau: lr, which the trainer lowers on a plateau (stopping.ReduceOnPlateau)
     2. warm-up: for t < warmup, times (t + 1)/warmup.
     """
-    if s.kind == "constant":
+    if s.kind in ("constant", "reduce_on_plateau"):  # plateau: the caller lowers s.lr itself
         lr = s.lr
     elif s.kind == "step":
         lr = s.lr * _pow(s.gamma, t // s.every)

@@ -15,7 +15,11 @@ are rounded to the model's dtype as numpy rounds a Python float).
 
 A network that diverges leaves the stack: its parameters freeze before the update that step
 would have applied, its row and status are recorded as ``train`` records them, and the others
-go on without it.
+go on without it. A network that early stopping stops leaves it the same way (status
+``stopped_early``, its best row's parameters with ``restore_best``). Early stopping and the plateau
+schedule keep one state machine per network, fed that network's logged rows, so their settings
+(and whether a network stops at all) may differ inside a stack; a plateau's lower lr makes the
+group's lr one number per network.
 
 ``group_configs(configs, max_k)`` splits a list of configs into such groups, in order, chunked
 so that a group's working set stays in cache.
@@ -43,7 +47,9 @@ from .train import (
     metrics_frame,
     net_spec,
     optim_spec,
+    plateau_of,
     schedule,
+    stopper_of,
     train,
 )
 
@@ -232,6 +238,37 @@ def _fill_ratios(
         rows[pos, col] = ratio
 
 
+def _watch(
+    stack: _Stack,
+    t: int,
+    bad: np.ndarray,
+    seen: dict[str, np.ndarray],
+    plateaus: list[Any],
+    plateau_metric: Sequence[str],
+    stoppers: list[Any],
+    stop_metric: Sequence[str],
+    restore_best: list[bool],
+    best_params: list[Params | None],
+    shapes: dict[str, tuple[int, ...]],
+) -> np.ndarray:
+    """Feed logged row t to each network's plateau schedule and early stopping, as train()
+    does (a network that diverged at t is not fed: it leaves); returns the networks that stop
+    (K,). restore_best keeps a copy of a network's parameters at each row that is its best."""
+    stop = np.zeros(len(stack.ids), dtype=bool)
+    for i, net in enumerate(stack.ids.tolist()):
+        if bad[i]:
+            continue
+        plateau, stopper = plateaus[net], stoppers[net]
+        if plateau is not None:
+            plateau.update(float(seen[plateau_metric[net]][i]))
+        if stopper is not None:
+            decision = stopper.update(float(seen[stop_metric[net]][i]), t)
+            if restore_best[net] and decision.best_row == t:
+                best_params[net] = stack.network(i, shapes)
+            stop[i] = decision.stop
+    return stop
+
+
 def train_population(
     configs: Sequence[Config], *, on_step: Callable[[int], None] | None = None
 ) -> list[RunResult]:
@@ -290,6 +327,16 @@ def train_population(
     finals: list[Params] = [{} for _ in range(K)]
     frames: list[list[Frame]] = [[] for _ in range(K)]
     blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (networks, their metrics rows) per step
+    # early stopping and the plateau schedule: one state machine per network (train()'s)
+    plateaus = [plateau_of(c) for c in configs]  # all or none: the schedule kind is the group's
+    stoppers = [stopper_of(c) for c in configs]
+    watch_plateau = cfg0.optim.schedule.metric if plateaus[0] is not None else ""
+    plateau_metric = [c.optim.schedule.metric for c in configs]
+    stop_metric = [c.train.early_stopping.metric if c.train.early_stopping else "" for c in configs]
+    restore_best = [bool(c.train.early_stopping and c.train.early_stopping.restore_best)
+                    for c in configs]  # fmt: skip
+    best_params: list[Params | None] = [None] * K
+    watching = bool(watch_plateau) or any(s is not None for s in stoppers)
 
     order = np.arange(n)
     orders = np.broadcast_to(order, (K, n))
@@ -336,15 +383,18 @@ def train_population(
                 clipped = optim.clip_each(grads, clip_kind, stack.clip_max, gnorm) & ~bad
                 lr = optim.get_lr(stack.sched, t)
                 logged = t % log_every == 0 or t == T - 1
+                stop = None  # (K,): early stopping's decision at this logged row
                 if logged or bad.any():
                     if full_batch:  # a finite data loss says the outputs are finite
                         acc = wide.accuracies(out, y_idx, np.isfinite(dl))
                     else:
                         acc = nn.accuracies(_outputs(params, X, spec, dtype), y_idx)
                     cols: list[Any] = [t, epoch, lr, loss, dl, rl, acc]
+                    test_acc: Any = np.nan
                     if has_test:
                         out_test = _outputs(params, X_test, spec, dtype)
-                        cols.append(nn.accuracies(out_test, y_test_idx))
+                        test_acc = nn.accuracies(out_test, y_test_idx)
+                        cols.append(test_acc)
                     cols += [gnorm, clipped, *gsq, *wsq]  # squared norms: metrics_frame roots
                     if health:
                         cols += telemetry.layer_health_each(cache.hs[1:-1], spec.activation)
@@ -358,19 +408,33 @@ def train_population(
                     ratio_block = (
                         (len(blocks) - 1, stack.ids.copy(), wsq) if n_ratio and logged else None
                     )
+                    if logged and watching:
+                        seen = {"loss": loss, "data_loss": dl, "train_acc": acc}
+                        seen["test_acc"] = np.broadcast_to(test_acc, loss.shape)
+                        stop = _watch(stack, t, bad, seen, plateaus, plateau_metric, stoppers,
+                                      stop_metric, restore_best, best_params, shapes)  # fmt: skip
                 else:
                     ratio_block = None
-                if bad.any():
+                leave = bad if stop is None else bad | stop
+                if leave.any():
                     for i in np.flatnonzero(bad).tolist():
                         net = int(stack.ids[i])
                         status[net], diverged_at[net], steps_done[net] = "diverged", t, t
                         finals[net] = stack.network(i, shapes)  # frozen before update t
-                    alive = ~bad
+                    for i in np.flatnonzero(leave & ~bad).tolist():
+                        net = int(stack.ids[i])  # update t is not applied
+                        status[net], steps_done[net] = "stopped_early", t
+                        kept = best_params[net] if restore_best[net] else None
+                        finals[net] = kept if kept is not None else stack.network(i, shapes)
+                    alive = ~leave
                     stack.keep(alive)
                     orders, lr = orders[alive], _keep(lr, alive)
                     grads = {k: v[alive] for k, v in grads.items()}
                     if not len(stack.ids):
                         break
+                if watch_plateau and logged:  # a lowered lr counts from update t + 1 on
+                    lrs = [plateaus[net].lr for net in stack.ids.tolist()]  # type: ignore[union-attr]
+                    stack.sched = replace(stack.sched, lr=_per_net(lrs))
                 if on_step is not None and (t + 1) % progress_every == 0:
                     on_step(t + 1)  # before the update, as in train(): Ctrl-C here keeps row t
                 optim.update(stack.ospec, stack.params, grads, stack.state, lr, t)

@@ -29,7 +29,7 @@ import pandas as pd
 from . import __version__
 
 UNFINISHED = ("interrupted", "failed")
-FINISHED = ("completed", "diverged")
+FINISHED = ("completed", "diverged", "stopped_early")  # a resume never reruns these
 
 
 def now_iso() -> str:
@@ -301,7 +301,8 @@ def summary(result: Any, wall_s: float) -> dict[str, Any]:
 
 
 def read_status(run_dir: str | Path) -> str:
-    """'completed' | 'diverged' | 'interrupted' | 'failed' | 'unfinished' (no summary.json)."""
+    """'completed' | 'diverged' | 'stopped_early' | 'interrupted' | 'failed' | 'unfinished'
+    (no summary.json)."""
     p = Path(run_dir) / "summary.json"
     try:
         return str(read_json(p).get("status", "unfinished"))

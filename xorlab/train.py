@@ -5,13 +5,18 @@ update t (DESIGN.md section 1): loss terms and gradient norms on step t's batch,
 full train and test sets. A non-finite loss, gradient or parameter, or a loss above
 ``train.diverge_above``, ends the run with status ``diverged``; Ctrl-C ends it with status
 ``interrupted``. Neither raises.
+
+Early stopping (``train.early_stopping``) and ``optim.schedule.kind: reduce_on_plateau`` read
+each logged row's metric (``stopping``): a stop at row t skips update t (status
+``stopped_early``, steps_done t, the metrics end at row t; ``restore_best`` ends with the best
+row's parameters); a plateau lowers lr from update t + 1 on.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +24,7 @@ import pandas as pd
 from . import nn, optim, telemetry
 from .config import Config
 from .data import Dataset, make_data
+from .stopping import EarlyStopping, ReduceOnPlateau
 
 Params = dict[str, np.ndarray]
 OnStep = Callable[[int, float, float], None]  # (steps done, latest loss, latest train accuracy)
@@ -35,7 +41,7 @@ class Frame:
 @dataclass
 class RunResult:
     config: Config
-    status: str  # completed | diverged | interrupted
+    status: str  # completed | diverged | stopped_early | interrupted
     steps_done: int  # updates applied
     diverged_at: int | None  # the step whose row first showed the divergence
     metrics: pd.DataFrame  # one row per logged step, columns as in metric_columns()
@@ -70,6 +76,22 @@ def schedule(cfg: Config) -> optim.Schedule:
         lr_min=s.lr_min,
         warmup=s.warmup,
     )
+
+
+def plateau_of(cfg: Config) -> ReduceOnPlateau | None:
+    """The plateau schedule's state machine, starting at ``optim.lr`` (None: another kind)."""
+    s = cfg.optim.schedule
+    if s.kind != "reduce_on_plateau":
+        return None
+    return ReduceOnPlateau(lr=cfg.optim.lr, factor=s.factor, patience=s.patience,
+                           cooldown=s.cooldown, lr_min=s.lr_min, mode=s.mode,
+                           threshold=s.threshold)  # fmt: skip
+
+
+def stopper_of(cfg: Config) -> EarlyStopping | None:
+    """Early stopping's state machine (None: off)."""
+    es = cfg.train.early_stopping
+    return None if es is None else EarlyStopping.from_config(es)
 
 
 def optim_spec(cfg: Config) -> optim.OptimSpec:
@@ -200,6 +222,11 @@ def train(cfg: Config, *, on_step: OnStep | None = None, stop_at: int | None = N
     clip_on = clip_kind != "none"
     diverge_above = math.inf if cfg.train.diverge_above is None else cfg.train.diverge_above
     log_every = cfg.train.log_every
+    plateau, stopper = plateau_of(cfg), stopper_of(cfg)
+    watch_plateau = cfg.optim.schedule.metric if plateau is not None else ""
+    watch_stop = cfg.train.early_stopping.metric if cfg.train.early_stopping else ""
+    restore_best = bool(cfg.train.early_stopping and cfg.train.early_stopping.restore_best)
+    best_params: Params | None = None  # restore_best: the parameters of the best row so far
 
     X, Y = data.X_train, data.y_train
     y_idx = Y.argmax(axis=-1)  # (n_train,)
@@ -259,12 +286,14 @@ def train(cfg: Config, *, on_step: OnStep | None = None, stop_at: int | None = N
                 )
                 clipped = clip_on and not bad and optim.clip(grads, clip_kind, clip_max, gnorm)
                 lr = optim.get_lr(sched, t) if fixed_lr is None else fixed_lr
-                if bad or t % log_every == 0 or t == T - 1:
+                logged = bad or t % log_every == 0 or t == T - 1
+                if logged:
                     if full_batch:
                         acc = nn.accuracy(out, y_idx)
                     else:
                         acc = accuracy_on(params, X, y_idx, spec)
                     last_acc = acc
+                    test_acc = math.nan
                     if has_test:
                         test_acc = accuracy_on(params, X_test, y_test_idx, spec)
                         head: tuple = (t, epoch, lr, loss, dl, rl, acc, test_acc, gnorm)
@@ -288,6 +317,20 @@ def train(cfg: Config, *, on_step: OnStep | None = None, stop_at: int | None = N
                 if bad:
                     status, diverged_at = "diverged", t
                     break
+                if logged and (watch_plateau or watch_stop):
+                    seen = {"loss": loss, "data_loss": dl, "train_acc": acc, "test_acc": test_acc}
+                    if plateau is not None and plateau.update(seen[watch_plateau]).reduced:
+                        sched = replace(sched, lr=plateau.lr)  # from update t + 1 on
+                    if stopper is not None:
+                        decision = stopper.update(seen[watch_stop], t)
+                        if restore_best and decision.best_row == t:
+                            best_params = {k: v.copy() for k, v in params.items()}
+                        if decision.stop:  # update t is not applied
+                            status = "stopped_early"
+                            if restore_best and best_params is not None:
+                                for k, v in best_params.items():
+                                    params[k][...] = v
+                            break
                 optim.update(ospec, params, grads, state, lr, t)
                 if n_ratio and rows and rows[-1][0] == t:
                     ratios = [

@@ -31,6 +31,7 @@ DIVERGE_COLOR = "#cc0000"
 STATUS_COLORS = {
     "completed": "#1a9850",
     "diverged": DIVERGE_COLOR,
+    "stopped_early": "#4575b4",
     "interrupted": "#e6a100",
     "unfinished": "#e6a100",
     "failed": "#7b3294",

@@ -26,7 +26,7 @@ from .read import Member, SweepView, show
 
 MAX_FACETS = 6  # panels for a second key
 MAX_SOLO_FACETS = 12  # panels when the sweep has one axis (one panel per value)
-FINISHED = ("completed", "diverged")
+FINISHED = ("completed", "diverged", "stopped_early")
 
 
 @dataclass(frozen=True)

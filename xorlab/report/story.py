@@ -19,7 +19,8 @@ from .read import SPIKE_RATIO, Member, SweepView, show
 SECTION_KNOBS = ("optim.schedule", "optim.clip", "regularization")  # changed as one setting
 IGNORED_PREFIXES = ("plots.", "name")
 INACTIVE = ("none", "constant")  # a section kind whose other keys have no effect
-STATUS_WORDS = {"pending": "not started", "unfinished": "unfinished (no summary.json)"}
+STATUS_WORDS = {"pending": "not started", "unfinished": "unfinished (no summary.json)",
+                "stopped_early": "stopped early"}  # fmt: skip
 MAX_STORY_POINTS = 12  # variants told one by one; more are summarised per axis
 
 
@@ -194,7 +195,8 @@ def setup_sentence(view: SweepView, points: list[Point]) -> str:
         text += f", {steps[0]} step{'s' * (steps[0] != 1)} each"
     if trained != n:
         text += f"; **{trained}** of them trained to the end (completed or diverged)"
-    order = ("completed", "diverged", "failed", "interrupted", "unfinished", "pending", "damaged")
+    order = ("completed", "diverged", "stopped_early", "failed", "interrupted", "unfinished",
+             "pending", "damaged")  # fmt: skip
     counts = {s: sum(m.run.status == s for m in view.members) for s in order}
     text += ". Status: " + ", ".join(
         f"{c} {STATUS_WORDS.get(s, s)}" for s, c in counts.items() if c
@@ -271,7 +273,7 @@ def per_axis_story(pl: Plan) -> list[str]:
         parts = []
         for v in vals:
             ms = [m for m in view.members if show(view.value(m, a)) == show(v)]
-            done = [m for m in ms if m.run.status in ("completed", "diverged")]
+            done = [m for m in ms if m.run.status in FINISHED]
             got = [x for m in done if (x := metric_value(m, metric.name)) is not None]
             bad = sum(is_bad(m) for m in done)
             text = f"{show(v)}: {fmt(float(np.median(got)), 3) if got else '–'}"
