@@ -406,6 +406,28 @@ def export(
 
 
 @app.command()
+def watch(
+    sweep_dir: Annotated[
+        Path,
+        typer.Argument(metavar="SWEEP_DIR", help="A sweep folder.", autocompletion=_complete_run),
+    ],
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+    interval: Annotated[
+        float, typer.Option(metavar="S", min=0.1, help="Seconds between frames.")
+    ] = 1.0,
+) -> None:
+    """Watch a running or finished sweep: counts by status, elapsed time and ETA, network-steps
+    done, the search's rungs or rounds, and the best 5 members. Reads progress.json (else
+    summary.csv) and events.csv, never the metrics."""
+    from .commands import watch_command
+
+    try:
+        watch_command(sweep_dir, once, interval, out)
+    except XorlabError as exc:
+        fail(exc)
+
+
+@app.command()
 def validate(
     file: Annotated[
         Path,
@@ -585,7 +607,8 @@ def _exit(code: object) -> NoReturn:
     os._exit(status)
 
 
-LIGHT = {"validate", "schema", "--help", "--version", "--show-completion", "--install-completion"}
+LIGHT = {"validate", "schema", "watch", "--help", "--version", "--show-completion",
+         "--install-completion"}  # fmt: skip
 
 
 def _light(args: list[str]) -> bool:

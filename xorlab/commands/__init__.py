@@ -17,7 +17,7 @@ _HOME = {
     "sweep_command": "sweep", "members_table": "sweep", "members_text": "validate",
     "search_text": "validate", "best_table": "sweep",
     "runs_command": "folders", "compare_command": "folders", "export_command": "folders",
-    "report_command": "folders",
+    "report_command": "folders", "watch_command": "watch",
     "check_folder_option": "common",
 }  # fmt: skip
 
