@@ -400,11 +400,11 @@ def _sweep_settings(info: RunInfo, doc: dict[str, Any], members: list[dict[str, 
     configs = [(bases.get(str(m.get("variant")), common), _dict(m.get("set"))) for m in members]
     varied: dict[str, list[Any]] = {}
     for attr, key in SETTINGS.items():
-        values: list[Any] = []
-        for base, sets in configs:
+        distinct: dict[Any, Any] = {}  # hashable form -> value, in first-seen order (a list
+        for base, sets in configs:  # search here was quadratic: minutes at 100,000 members)
             v = _setting(attr, _member_value(base, sets, key))
-            if v not in values:
-                values.append(v)
+            distinct.setdefault(tuple(v) if isinstance(v, list) else v, v)
+        values = list(distinct.values())
         if len(values) == 1:
             setattr(info, attr, values[0])
         else:

@@ -226,7 +226,9 @@ def _fill_ratios(
     that took the update (a network that diverged at that step keeps NaN, as in train())."""
     b, ids_then, wsq = ratio_block
     ids, rows = blocks[b]
-    alive = np.isin(ids_then, stack.ids)  # (K then,): still in the stack after the step
+    # (K then,): still in the stack after the step (all of them, most steps: no search needed)
+    same = len(ids_then) == len(stack.ids)
+    alive: Any = slice(None) if same else np.isin(ids_then, stack.ids)
     for c, (k, i) in enumerate(hidden_w):
         diff = stack.params[k] - before[c][alive]  # (K, fan_in, fan_out)
         dsq = optim.sq_norm_each(diff)  # (K,)
@@ -234,7 +236,8 @@ def _fill_ratios(
         with np.errstate(all="ignore"):
             ratio = np.where((w > 0) & np.isfinite(w), np.sqrt(dsq) / np.sqrt(w), np.nan)
         col = rows.shape[1] - n_ratio + c
-        pos = np.searchsorted(ids, stack.ids)  # rows are in stack order: ids ascending
+        # rows are in stack order, ids ascending
+        pos = slice(None) if len(ids) == len(stack.ids) else np.searchsorted(ids, stack.ids)
         rows[pos, col] = ratio
 
 

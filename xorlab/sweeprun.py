@@ -43,6 +43,10 @@ from .store import ENTRY_ONLY, SweepStore, data_key, member_columns, union_colum
 from .sweep import MAX_RUNS, Sweep, build_sweep, expanded_listing
 
 SUMMARY_EVERY_S = 1.0  # rewrite summary.csv at most this often while members finish
+# ... and at most this share of the time (a large sweep's rewrite costs tenths of a second of the
+# driver, which shares the cores with the workers): the next waits 20x the last one's cost
+SUMMARY_SHARE = 0.05
+RECORD_MAX_BYTES = 1 << 30  # sweep.yaml lists every member: ~160 bytes each
 
 
 @dataclass
@@ -87,35 +91,44 @@ def summary_frame(
     sweep: Sweep, entries: dict[int, dict[str, Any]], folders: set[str]
 ) -> pd.DataFrame:
     """One row per member, from the store's record entries (``folders``: the labels of the
-    members that have a folder of their own, the only ones with a ``run_dir``)."""
-    has_variants = any(m.variant for m in sweep.members)
+    members that have a folder of their own, the only ones with a ``run_dir``).
+
+    Built column by column (a list per column, not a dict per row): at 10,000 members that is
+    ~5x cheaper, and the driver rebuilds it while the workers train."""
+    members = sweep.members
     keys = [k for k in sweep.varied_keys if k != "seed"]
-    rows = []
-    for m in sweep.members:
-        row: dict[str, Any] = {
-            "index": m.index,
-            "run_dir": f"members/{m.label}" if m.label in folders else None,
-        }
-        if has_variants:
-            row["variant"] = m.variant
-        row["seed"] = m.seed
-        for k in keys:
-            v = m.varied.get(k)
-            row[k] = yamlio.dumps(v).strip() if isinstance(v, (list, dict)) else v
-        e = entries.get(m.index) or {}
-        final = e["final"] if isinstance(e.get("final"), dict) else {}
+    cols: dict[str, list[Any]] = {
+        "index": [m.index for m in members],
+        "run_dir": [f"members/{m.label}" if m.label in folders else None for m in members],
+    }
+    if any(m.variant for m in members):
+        cols["variant"] = [m.variant for m in members]
+    cols["seed"] = [m.seed for m in members]
+    for k in keys:
+        values = (m.varied.get(k) for m in members)
+        cols[k] = [yamlio.dumps(v).strip() if isinstance(v, (list, dict)) else v for v in values]
+    names = ("status", "final_loss", "final_data_loss", "final_train_acc", "final_test_acc",
+             "diverged_at", "wall_s")  # fmt: skip
+    out: list[list[Any]] = [[] for _ in names]
+    none: dict[str, Any] = {}
+    for m in members:
+        e = entries.get(m.index) or none
+        final = e.get("final")
+        if not isinstance(final, dict):
+            final = none
         status = e.get("status", "pending")
-        row.update(
-            status=status,
-            final_loss=final.get("loss"),
-            final_data_loss=e.get("final_data_loss") if status in FINISHED else None,
-            final_train_acc=final.get("train_acc"),
-            final_test_acc=final.get("test_acc"),
-            diverged_at=e.get("diverged_at"),
-            wall_s=e.get("wall_s"),
-        )
-        rows.append(row)
-    df = pd.DataFrame(rows)
+        for column, value in zip(out, (
+            status,
+            final.get("loss"),
+            e.get("final_data_loss") if status in FINISHED else None,
+            final.get("train_acc"),
+            final.get("test_acc"),
+            e.get("diverged_at"),
+            e.get("wall_s"),
+        )):  # fmt: skip
+            column.append(value)
+    cols.update(zip(names, out))
+    df = pd.DataFrame(cols)
     df["diverged_at"] = df["diverged_at"].astype("Int64")  # a step: never 5.0, empty where none
     return df
 
@@ -133,7 +146,7 @@ def load_for_resume(sweep_dir: Path) -> Sweep:
     path = sweep_dir / "sweep.yaml"
     if not path.exists():
         raise XorlabError("not a sweep folder (no sweep.yaml)", file=str(sweep_dir))
-    doc = yamlio.load_file(path)
+    doc = yamlio.load_file(path, max_bytes=RECORD_MAX_BYTES)
     try:
         spec = dict(doc["sweep"])
         spec.pop("base", None)
@@ -249,7 +262,7 @@ def run_sweep(
         if on_event is not None:
             on_event(progress)
 
-    last_summary = 0.0
+    next_summary = 0.0  # monotonic time of the next summary.csv rewrite while members finish
     interrupted = False
     ran: list[int] = []
     driver = _Driver(sweep, folder, store, folders, progress, ran)
@@ -258,9 +271,10 @@ def run_sweep(
         for event in pool.run():
             driver.handle(event)
             now = time.monotonic()
-            if isinstance(event, (Done, Failed)) and now - last_summary > SUMMARY_EVERY_S:
+            if isinstance(event, (Done, Failed)) and now >= next_summary:
                 _write_summary(folder, summary_frame(sweep, entries, folders))
-                last_summary = now
+                cost = time.monotonic() - now
+                next_summary = now + max(SUMMARY_EVERY_S, cost / SUMMARY_SHARE)
             notify()
     except KeyboardInterrupt as exc:
         interrupted = True

@@ -3,7 +3,9 @@
 - ``safe_load`` only: ``!!python/object`` and other tags are errors, never code.
 - ``1e-3`` is the float 0.001 (PyYAML alone reads it as a string), as in YAML 1.2.
 - A key given twice in one mapping is an error, with its line.
-- Aliases may not expand beyond ``MAX_NODES`` values (a "billion laughs" fails fast).
+- Aliases may not expand beyond ``MAX_NODES`` values, or the text's length in characters when
+  that is more (a "billion laughs" fails fast; a document without aliases never has more values
+  than characters, so a sweep folder's record of 100,000 members still reads).
 - Errors carry the file, line and column.
 """
 
@@ -77,16 +79,16 @@ def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
 _Dumper.add_representer(list, _represent_list)
 
 
-def _check_size(obj: Any, file: str) -> None:
-    """Walk the document, counting values with aliases expanded; stop at MAX_NODES."""
+def _check_size(obj: Any, file: str, limit: int = MAX_NODES) -> None:
+    """Walk the document, counting values with aliases expanded; stop at ``limit``."""
     count = 0
     stack = [obj]
     while stack:
         item = stack.pop()
         count += 1
-        if count > MAX_NODES:
+        if count > limit:
             raise XorlabError(
-                f"document expands to more than {MAX_NODES} values "
+                f"document expands to more than {limit} values "
                 "(an alias bomb or not a config); refusing it",
                 file=file,
             )
@@ -124,19 +126,20 @@ def loads(text: str, file: str = "<string>") -> Any:
         # a standard tag on a value it cannot hold: `!!timestamp {a: 1}`, `!!int x`
         raise XorlabError("invalid YAML: a value does not fit its tag (!!int, !!timestamp...)",
                           file=file) from None  # fmt: skip
-    _check_size(obj, file)
+    _check_size(obj, file, max(MAX_NODES, len(text)))
     return obj
 
 
-def load_file(path: str | Path) -> Any:
-    """Read and parse a YAML file; a missing or unreadable file is an XorlabError."""
+def load_file(path: str | Path, *, max_bytes: int = MAX_BYTES) -> Any:
+    """Read and parse a YAML file; a missing or unreadable file is an XorlabError. A file over
+    ``max_bytes`` is refused (a sweep folder's own record of a large sweep passes a larger one)."""
     p = Path(path)
     if not p.exists():
         raise XorlabError("no such file", file=str(path))
     if p.is_dir():
         raise XorlabError("is a folder, expected a YAML file", file=str(path))
-    if p.stat().st_size > MAX_BYTES:
-        raise XorlabError(f"file is larger than {MAX_BYTES // 2**20} MiB", file=str(path))
+    if p.stat().st_size > max_bytes:
+        raise XorlabError(f"file is larger than {max_bytes // 2**20} MiB", file=str(path))
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
