@@ -12,6 +12,7 @@ tutorial-style NumPy loop (same math, same data, full batch, loss + accuracy eve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -343,10 +344,125 @@ def seed_study_end_to_end(workdir: Path, tiny: bool) -> float:
     return 0.0
 
 
+SCALE_SWEEP = Path(__file__).with_name("sweep_scale.yaml")
+
+
+def scale_sweep(workdir: Path, n: int, steps: int, executor: str = "local") -> dict[str, float]:
+    """`xorlab sweep benchmarks/sweep_scale.yaml --jobs 2` with n members of ``steps`` steps, as a
+    user runs it (a new process), from start to summary.csv and metrics/ written. Returns the
+    driver's CPU seconds (the sweep process itself; its workers are the fork server's children,
+    which it never waits for), and the folder's file count and bytes."""
+    import resource
+    import shutil
+    import subprocess
+
+    text = SCALE_SWEEP.read_text().replace("  n: 10000\n", f"  n: {n}\n")
+    spec = workdir / f"scale-{n}.yaml"
+    spec.write_text(text)
+    cmd = [str(Path(sys.executable).parent / "xorlab"), "sweep", str(spec), "--jobs", "2",
+           "--quiet", "--runs-dir", str(workdir / "runs"), "--max-runs", str(max(n, 10_000)),
+           "--set", f"train.steps={steps}", "--executor", executor]  # fmt: skip
+    import psutil
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rss = 0
+    with contextlib.suppress(psutil.Error):
+        watched = psutil.Process(proc.pid)
+        while proc.poll() is None:  # the driver's resident memory, sampled 5 times a second
+            rss = max(rss, watched.memory_info().rss)
+            time.sleep(0.2)
+    stdout, stderr = proc.communicate()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{stderr}")
+    folder = Path(stdout.strip().splitlines()[-1])
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    info = {
+        "driver_cpu_s": r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime,
+        "driver_maxrss_mb": rss / 2**20,
+        "files": float(len(files)),
+        "bytes": float(sum(p.stat().st_size for p in files)),
+    }
+    shutil.rmtree(folder)
+    return info
+
+
+def reference_sweep(workdir: Path, n: int, steps: int) -> None:
+    """benchmarks/reference.py: the same networks as a hand-written stacked loop, 2 processes."""
+    import shutil
+
+    from reference import run
+
+    out = workdir / "reference"
+    run(n, steps, out)
+    shutil.rmtree(out)
+
+
+def scale_rows(add: Any, tiny: bool) -> None:
+    """The scale rows: 1,000, 10,000 and 100,000 members against the reference, and Dask's
+    LocalCluster against the local pool on the 10,000-member sweep (a few members of a few
+    steps each with --tiny)."""
+    import tempfile
+
+    points = [(1000, 1000, 3), (10_000, 1000, 3), (100_000, 50, 1)]
+    dask_n, dask_steps = 10_000, 1000
+    if tiny:
+        points = [(100, 5, 1), (200, 5, 1), (400, 2, 1)]
+        dask_n, dask_steps = 100, 5
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for k, (n, steps, repeats) in enumerate(points):
+            infos: list[dict[str, float]] = []
+            ours, ref = measure_pair(
+                lambda n=n, steps=steps, infos=infos: infos.append(scale_sweep(work, n, steps)),
+                lambda n=n, steps=steps: reference_sweep(work, n, steps),
+                repeats=repeats,
+            )
+            extra = {k: statistics.median(i[k] for i in infos) for k in infos[0]}
+            add(
+                f"random search, {n:,} members x {steps} steps, --jobs 2, end to end",
+                "hand-written stacked NumPy loop, 2 processes (benchmarks/reference.py)",
+                ours,
+                ref,
+                "s",
+                1.0,
+                target=0.4 if k == 1 else None,  # the 10,000-member point
+                cpu="machine_cpu_s",
+                extra={
+                    **extra,
+                    "members": n,
+                    "steps": steps,
+                    "driver_cpu_us_per_member": extra["driver_cpu_s"] / n * 1e6,
+                },  # fmt: skip
+            )
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            return
+        ours, ref = measure_pair(
+            lambda: scale_sweep(work, dask_n, dask_steps, "dask"),
+            lambda: scale_sweep(work, dask_n, dask_steps, "local"),
+            repeats=1,
+        )
+        add(
+            f"random search, {dask_n:,} members x {dask_steps} steps on Dask (LocalCluster, 2)",
+            "the local pool, --jobs 2",
+            ours,
+            ref,
+            "s",
+            1.0,
+            target=1.3,
+            cpu="machine_cpu_s",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tiny", action="store_true", help="a few steps, to check the suite runs")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    ap.add_argument("--scale", action="store_true",
+                    help="also the scale rows: 1,000-100,000 members, Dask (~20 min)")  # fmt: skip
     args = ap.parse_args(argv)
     steps, repeats = (20, 1) if args.tiny else (2000, 5)
     sweep_steps, sweep_repeats = (5, 1) if args.tiny else (1000, 5)
@@ -365,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         *,
         target: float | None = None,
         cpu: str = "cpu_s",
+        extra: dict[str, Any] | None = None,
     ) -> None:
         """One table row; ``cpu`` picks the CPU figure that covers the work ("machine_cpu_s"
         when it runs in other processes)."""
@@ -380,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_ratio": ours[cpu] / ref[cpu] if ref and ref[cpu] > 0.05 else None,  # 10 ms ticks
             "cpu_measure": cpu,
             "target": target,
+            **(extra or {}),
         }
         rows.append(row)
 
@@ -495,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
             cpu="machine_cpu_s",
         )
 
+    if args.scale or args.tiny:
+        scale_rows(add, args.tiny)
+
     from rich.console import Console
     from rich.table import Table
 
@@ -525,6 +646,23 @@ def main(argv: list[str] | None = None) -> int:
         "which run in other processes); sys s: system time, ours / reference"
     )
     Console(width=140).print(t)
+    scale = [r for r in rows if "members" in r]
+    if scale:
+        st = Table(title="scale: the sweep folder and the driver")
+        for col in ("members x steps", "wall s", "files", "MB on disk", "driver CPU s",
+                    "driver µs/member", "driver max RSS MB"):  # fmt: skip
+            st.add_column(col, justify="right")
+        for r in scale:
+            st.add_row(
+                f"{r['members']:,} x {r['steps']}",
+                f"{r['ours']['wall_s']:.1f}",
+                f"{r['files']:.0f}",
+                f"{r['bytes'] / 1e6:.0f}",
+                f"{r['driver_cpu_s']:.2f}",
+                f"{r['driver_cpu_us_per_member']:.0f}",
+                f"{r['driver_maxrss_mb']:.0f}",
+            )
+        Console(width=140).print(st)
     if peer_rows:
         pt = Table(title="optional peers, the same workload as the plain loop")
         for col in ("peer", "hidden", "µs/step", "plain loop µs/step", "ratio", "compile"):

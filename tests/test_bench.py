@@ -17,7 +17,7 @@ def test_benchmark_suite_runs_in_tiny_mode(tmp_path, monkeypatch, capsys):
     assert bench.main(["--tiny", "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "bench-tiny.json").read_text())
     workloads = [r["workload"] for r in doc["rows"]]
-    assert len(workloads) == 10 and any("120-member sweep" in w for w in workloads)
+    assert len(workloads) == 14 and any("120-member sweep" in w for w in workloads)
     assert any("network-step inside a stack" in w for w in workloads)
     # telemetry's cost per step, each against train() with telemetry off in the same run
     tele = [r for r in doc["rows"] if r["workload"].startswith("telemetry: ")]
@@ -29,7 +29,14 @@ def test_benchmark_suite_runs_in_tiny_mode(tmp_path, monkeypatch, capsys):
     ]
     assert all(r["reference"] == "train() with telemetry off" and r["ratio"] > 0 for r in tele)
     assert all(r["ours"]["wall_s"] > 0 and r["ours"]["machine_cpu_s"] >= 0 for r in doc["rows"])
-    assert [r["target"] for r in doc["rows"]] == [None, 1.25] + [None] * 5 + [1.0, 0.1, None]
+    assert [r["target"] for r in doc["rows"]] == [None, 1.25] + [None] * 5 + [1.0, 0.1, None] + [
+        None, 0.4, None, 1.3]  # fmt: skip
+    # the scale rows, tiny: 100, 200 and 400 members against the reference, then Dask
+    scale = doc["rows"][10:13]
+    assert [r["members"] for r in scale] == [100, 200, 400]
+    assert all("reference.py" in r["reference"] and r["ref"]["wall_s"] > 0 for r in scale)
+    assert all(0 < r["files"] < 40 and r["bytes"] > 0 and r["driver_cpu_s"] > 0 for r in scale)
+    assert "Dask" in workloads[13] and doc["rows"][13]["reference"] == "the local pool, --jobs 2"
     assert doc["environment"]["numpy"] and "blas" in doc["environment"]
     assert isinstance(doc["peers"], list)  # empty unless PyTorch or JAX is installed
     assert "ratio" in capsys.readouterr().out

@@ -44,7 +44,9 @@ from .rundir import FINISHED, now_iso
 from .store import Part, encode_part, final_data_loss, summary_entry
 from .train import RunResult, train
 
-Member = tuple[int, dict[str, Any]]  # (index in the sweep, resolved config as a dict)
+# (index in the sweep, its resolved config: a Config, whose sections identical to the previous
+# member's are one object, so a task of 58 pickles them once; or the same as a dict)
+Member = tuple[int, Config | dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class RenderTask:
     index: int
     result: RunResult | None  # None: train ``config`` again first (a late drawing)
     late: bool = False  # the member is done already; its plots come as a Drawn event
-    config: dict[str, Any] | None = None
+    config: Config | dict[str, Any] | None = None
 
 
 Task = TrainTask | RenderTask
@@ -229,9 +231,9 @@ class TaskQueue:
         self.eager = eager  # members whose plots are drawn when trained (None: all)
         self.untrained = {i for g in groups for i, _ in g}  # to see when the last one is back
         # the best and the worst members trained without plots: (rank value, index, config)
-        self.extremes: dict[str, tuple[float, int, dict[str, Any]]] = {}
+        self.extremes: dict[str, tuple[float, int, Config | dict[str, Any]]] = {}
         self.columns: tuple[str, ...] = ()  # the sweep's metrics columns, for every part
-        self.configs: dict[int, dict[str, Any]] = {}  # of members that may be drawn late
+        self.configs: dict[int, Config | dict[str, Any]] = {}  # members that may be drawn late
 
     def add(self, group: Sequence[Member]) -> None:
         """Queue one training group."""
@@ -239,7 +241,8 @@ class TaskQueue:
         self.tasks.append(TrainTask(tuple(group), keep, self.columns))
         self.untrained.update(i for i, _ in group)
         for i, d in group:
-            if i not in keep and d["plots"]["enabled"]:
+            enabled = d.plots.enabled if isinstance(d, Config) else d["plots"]["enabled"]
+            if i not in keep and enabled:
                 self.configs[i] = d
 
     def __bool__(self) -> bool:

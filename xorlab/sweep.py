@@ -211,7 +211,7 @@ def build_sweep(
     varied = [k for k in _varied_keys(combos) if k != "__variant__"]
     axis_keys = {k for name, a in axes if name != "variants" for part in a for k in part}
     label_keys = [k for k in varied if k in axis_keys]  # variant names stand for their own sets
-    members = []
+    members: list[Member] = []
     distinct: set[str] = set()
     width = max(3, len(str(len(combos) - 1)))
     for index, combo in enumerate(combos):
@@ -226,6 +226,8 @@ def build_sweep(
             cfgmod.set_dotted(member_raw, key, value, source=f"{file}: member {index}")
         label = member_label(index, width, variant, {k: sets.get(k) for k in label_keys})
         config = cfgmod.validate(member_raw, file=f"{file}: member {index} ({label})")
+        if members:
+            _share_sections(config, members[-1].config)
         resolved = config.to_dict()
         distinct.add(_canonical([variant, resolved]))
         varied_here = {k: get_dotted(resolved, k) for k in varied}
@@ -255,6 +257,22 @@ def build_sweep(
         n_identical=len(members) - len(distinct),
         search=spec.search,
     )
+
+
+def _share_sections(config: BaseModel, previous: BaseModel) -> None:
+    """Make each section of ``config`` equal to the previous member's that very object (configs
+    are never changed after validation): a random search's members differ in a key or two, and
+    100,000 of them then hold one copy of their shared sections, not 100,000."""
+    for name, value in config.__dict__.items():
+        if not isinstance(value, BaseModel):
+            continue
+        before = previous.__dict__.get(name)
+        if before is value:
+            continue
+        if value == before:
+            config.__dict__[name] = before
+        elif isinstance(before, BaseModel):
+            _share_sections(value, before)
 
 
 def get_dotted(mapping: dict[str, Any], key: str) -> Any:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import XorlabError
 from ..rundir import atomic_write_bytes, atomic_write_text
@@ -36,6 +37,11 @@ from .read import (
     read_sweep,
 )
 
+if TYPE_CHECKING:
+    from .large import LargeSweepView
+
+    View = RunView | SweepView | LargeSweepView  # a sweep of hundreds of members: large.py
+
 DEFAULT_METRIC = "final_loss"
 
 
@@ -43,7 +49,7 @@ DEFAULT_METRIC = "final_loss"
 class Checked:
     """A report that can be written: its folder was read and its options are valid."""
 
-    view: RunView | SweepView
+    view: View
     folder: Path  # where the report goes
     x: str | None
     y: str | None
@@ -112,7 +118,7 @@ def make_doc(
     return _render(_read(path, x=x, y=y, metric=metric), x=x, y=y, metric=metric)
 
 
-def _read(path: Path, *, x: str | None, y: str | None, metric: str) -> RunView | SweepView:
+def _read(path: Path, *, x: str | None, y: str | None, metric: str) -> View:
     """The run or sweep folder ``path``, read, with ``x``/``y``/``metric`` checked against it."""
     member = read_member(path)  # <sweep>/members/<label>, whether or not its folder exists
     if member is not None:
@@ -126,8 +132,12 @@ def _read(path: Path, *, x: str | None, y: str | None, metric: str) -> RunView |
     if not path.is_dir():
         raise XorlabError("not a run or sweep folder (a file)", file=str(path))
     if is_sweep_dir(path):
+        from .large import read_large
         from .points import plan
 
+        large = read_large(path, x=x, y=y, metric=metric)  # None: a sweep of a few hundred
+        if large is not None:
+            return large
         view = read_sweep(path)
         plan(view, x=x, y=y, metric=metric)  # an unknown key or metric: XorlabError
         return view
@@ -148,7 +158,11 @@ def _read(path: Path, *, x: str | None, y: str | None, metric: str) -> RunView |
     )
 
 
-def _render(view: RunView | SweepView, *, x: str | None, y: str | None, metric: str) -> Doc:
+def _render(view: View, *, x: str | None, y: str | None, metric: str) -> Doc:
+    from .large import LargeSweepView, large_doc
+
+    if isinstance(view, LargeSweepView):
+        return large_doc(view)
     if isinstance(view, SweepView):
         from .sweep import sweep_doc
 
