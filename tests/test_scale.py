@@ -126,3 +126,40 @@ def test_summary_rewrites_take_a_bounded_share(monkeypatch, tmp_path):
     folder = run_sweep(build_sweep(spec, file="s.yaml", base_dir=tmp_path), tmp_path).folder
     assert len(writes) == 2  # after the first member, and at the end (not after each of 6)
     assert (folder / "summary.csv").read_text().count("completed") == 6
+
+
+def test_members_share_identical_config_sections_and_stay_equal_to_their_own(tmp_path):
+    """A section equal to the previous member's is that very object (memory at 100,000 members);
+    each config still equals the one validated alone, and training tasks carry them as is."""
+    from xorlab.config import validate
+
+    spec = {"name": "s", "config": BASE, "random": {"n": 3, "seed": 0, "params": {
+        "optim.lr": {"loguniform": [0.01, 1.0]}}}, "seeds": [0, 1]}  # fmt: skip
+    sweep = build_sweep(spec, file="s.yaml", base_dir=tmp_path)
+    a, b, c = (m.config for m in sweep.members[:3])
+    assert (
+        a.data is b.data is c.data and a.model is c.model and a.optim.schedule is c.optim.schedule
+    )
+    assert a.optim is b.optim and a.optim is not c.optim  # seeds 0, 1 of one draw; another draw
+    for m in sweep.members:
+        alone = validate({**BASE, "seed": m.seed, "optim": {"lr": m.config.optim.lr}, "name": "s"})
+        assert m.config.to_dict() == {**alone.to_dict(), "name": m.config.name}
+    groups = sweeprun.training_groups(sweep, [0, 1, 2, 3, 4, 5], by_cost=False)
+    assert [[i for i, _ in g] for g in groups] == [[0, 1, 2, 3, 4, 5]]
+    assert all(cfg is sweep.members[i].config for i, cfg in groups[0])
+
+
+def test_sweep_yaml_dumped_in_chunks_is_the_same_text(monkeypatch, tmp_path):
+    from xorlab import yamlio
+    from xorlab.sweep import expanded_listing
+
+    spec = {"name": "y", "config": BASE, "variants": [{"name": "a"}, {"name": "b", "set": {
+        "model.hidden": [4]}}], "grid": {"optim.lr": [0.1, 0.5]}, "seeds": [0, 1]}  # fmt: skip
+    sweep = build_sweep(spec, file="s.yaml", base_dir=tmp_path)
+    whole = yamlio.dumps({"name": sweep.name, "source": sweep.source, "sweep": sweep.spec,
+                          "base_config": sweep.base_raw, "variant_configs": sweep.variant_bases,
+                          "members": expanded_listing(sweep)})  # fmt: skip
+    monkeypatch.setattr(sweeprun, "YAML_CHUNK", 3)  # 8 members: chunks of 3, 3 and 2
+    assert sweep_yaml_text(sweep) == whole
+    (tmp_path / "sweep.yaml").write_text(whole)
+    assert [m.label for m in load_for_resume(tmp_path).members] == [m.label for m in sweep.members]

@@ -29,7 +29,8 @@ import io
 import json
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -318,27 +319,27 @@ class SweepStore:
         atomic_write_bytes(folder / f"{part_id}.json", text.encode("utf-8"), sync=True)
         fsync_dir(folder)
         if self._entries is not None:
+            shared = list(columns)  # one list for the part's members
             for i, e in entries.items():
-                self._remember(self._entries, i, {**e, "part": part_id}, stored, columns)
+                self._remember(self._entries, i, {**e, "part": part_id}, stored, shared)
 
     # --- reading --------------------------------------------------------------------------------
 
-    def records(self) -> list[tuple[Path, dict[str, Any]]]:
-        """Every readable record, oldest first (unreadable ones are left out)."""
+    def records(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Every readable record, oldest first (unreadable ones are left out), read one at a
+        time (100,000 members' records at once would be 200 MB)."""
         folder = self.path / RECORDS
         try:
             paths = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
         except OSError:
-            return []
-        out = []
+            return
         for p in paths:
             try:
                 doc = read_json(p)
             except (OSError, ValueError):
                 continue
             if isinstance(doc, dict) and isinstance(doc.get("members"), dict):
-                out.append((p, doc))
-        return out
+                yield p, doc
 
     def entries(self) -> dict[int, dict[str, Any]]:
         """Member index -> its record entry (with ``part``): a finished one wins, else the
@@ -349,7 +350,8 @@ class SweepStore:
                 for key, e in doc["members"].items():
                     if not (isinstance(e, dict) and str(key).isdigit()):
                         continue
-                    entry = {**e, "part": doc.get("part")}
+                    entry = e  # the document is read for this alone: no copy
+                    entry["part"] = doc.get("part")
                     stored, columns = bool(doc.get("stored")), doc.get("columns") or []
                     self._remember(entries, int(key), entry, stored, columns)
             self._entries = entries
@@ -367,7 +369,10 @@ class SweepStore:
         if old is not None and old.get("status") in FINISHED:
             return  # a finished member is never replaced (it is never run again)
         if entry.get("status") in FINISHED and stored:
-            entry.setdefault("columns", list(columns))
+            entry.setdefault("columns", columns)  # the record's list, shared by its members
+        for k, v in entry.items():  # status, part, data, started_at: one string for all members
+            if isinstance(v, str):
+                entry[k] = sys.intern(v)
         entries[index] = entry
 
     def entry(self, index: int) -> dict[str, Any] | None:

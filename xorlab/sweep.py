@@ -29,6 +29,7 @@ either would run some members twice and others never.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import math
@@ -212,7 +213,7 @@ def build_sweep(
     axis_keys = {k for name, a in axes if name != "variants" for part in a for k in part}
     label_keys = [k for k in varied if k in axis_keys]  # variant names stand for their own sets
     members: list[Member] = []
-    distinct: set[str] = set()
+    distinct: set[bytes] = set()
     width = max(3, len(str(len(combos) - 1)))
     for index, combo in enumerate(combos):
         sets: dict[str, Any] = {}
@@ -229,7 +230,8 @@ def build_sweep(
         if members:
             _share_sections(config, members[-1].config)
         resolved = config.to_dict()
-        distinct.add(_canonical([variant, resolved]))
+        # a digest, not the text: 100,000 members' canonical configs would hold 100 MB at once
+        distinct.add(hashlib.sha256(_canonical([variant, resolved]).encode()).digest())
         varied_here = {k: get_dotted(resolved, k) for k in varied}
         members.append(
             Member(

@@ -75,16 +75,23 @@ class SweepOutcome:
 OnEvent = Callable[[Progress], None]
 
 
+YAML_CHUNK = 1000  # members dumped at a time into sweep.yaml
+
+
 def sweep_yaml_text(sweep: Sweep) -> str:
+    """sweep.yaml: the sweep as given, then the member list. The list is dumped a thousand members
+    at a time (the same text as one dump: a top-level key's list items are not indented), since
+    PyYAML builds a node per value first: 100,000 members at once would take 300 MB."""
     doc = {
         "name": sweep.name,
         "source": sweep.source,
         "sweep": sweep.spec,
         "base_config": sweep.base_raw,
         "variant_configs": sweep.variant_bases,
-        "members": expanded_listing(sweep),
     }
-    return yamlio.dumps(doc)
+    listing = expanded_listing(sweep)
+    chunks = [yamlio.dumps(listing[a : a + YAML_CHUNK]) for a in range(0, len(listing), YAML_CHUNK)]
+    return yamlio.dumps(doc) + "members:\n" + "".join(chunks)
 
 
 def summary_frame(
