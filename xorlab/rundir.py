@@ -375,20 +375,21 @@ def member_row_values(run_dir: Path) -> dict[str, Any]:
 def write_status(run_dir: Path, status: str, note: str = "") -> None:
     """A summary.json for a run that produced no result (failed or interrupted)."""
     fsync_dir(run_dir)
-    write_json(
-        run_dir / "summary.json",
-        sync=True,
-        obj={
-            "status": status,
-            "steps_done": 0,
-            "diverged_at": None,
-            "final": {"loss": None, "train_acc": None, "test_acc": None},
-            "best": {"train_acc": None, "step": None},
-            "wall_s": None,
-            "steps_per_s": None,
-            "note": note,
-        },
-    )
+    write_json(run_dir / "summary.json", no_result(status, note), sync=True)
+
+
+def no_result(status: str, note: str = "") -> dict[str, Any]:
+    """The summary of a run or member that produced no result (failed or interrupted)."""
+    return {
+        "status": status,
+        "steps_done": 0,
+        "diverged_at": None,
+        "final": {"loss": None, "train_acc": None, "test_acc": None},
+        "best": {"train_acc": None, "step": None},
+        "wall_s": None,
+        "steps_per_s": None,
+        "note": note,
+    }
 
 
 def write_plots(plots_dir: Path, plots: dict[str, bytes]) -> None:

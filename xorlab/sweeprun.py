@@ -38,7 +38,15 @@ from .executors import (
 )
 from .population import group_configs
 from .proc import Terminated
-from .rundir import FINISHED, SweepFolder, atomic_write_text, csv_text, write_json, write_plots
+from .rundir import (
+    FINISHED,
+    SweepFolder,
+    atomic_write_text,
+    csv_text,
+    no_result,
+    write_json,
+    write_plots,
+)
 from .store import ENTRY_ONLY, SweepStore, data_key, member_columns, union_columns
 from .sweep import MAX_RUNS, Sweep, build_sweep, expanded_listing
 
@@ -290,7 +298,7 @@ def run_sweep(
                    if (entries.get(i) or {}).get("status") not in FINISHED]  # fmt: skip
         if running:  # recorded as interrupted; they have no part: a resume runs them again
             store.write_record(store.new_part_id(running[0]),
-                               {i: _no_result("interrupted", how) for i in running})  # fmt: skip
+                               {i: no_result("interrupted", how) for i in running})  # fmt: skip
     finally:
         pool.close()
     summary = summary_frame(sweep, entries, folders)
@@ -318,20 +326,6 @@ def _store_data(sweep: Sweep, store: SweepStore, todo: list[int]) -> list[str]:
         if shape not in columns:
             columns[shape] = member_columns(cfg, has_test[key])
     return union_columns(columns.values())
-
-
-def _no_result(status: str, note: str) -> dict[str, Any]:
-    """The record entry of a member with no result (failed, or interrupted before it returned)."""
-    return {
-        "status": status,
-        "steps_done": 0,
-        "diverged_at": None,
-        "final": {"loss": None, "train_acc": None, "test_acc": None},
-        "best": {"train_acc": None, "step": None},
-        "wall_s": None,
-        "steps_per_s": None,
-        "note": note,
-    }
 
 
 def _write_summary(folder: SweepFolder, df: pd.DataFrame) -> None:
@@ -380,7 +374,7 @@ class _Driver:
             progress.diverged += out.status == "diverged"
         else:
             lines = event.error.strip().splitlines()
-            entry = _no_result("failed", lines[-1] if lines else "")
+            entry = no_result("failed", lines[-1] if lines else "")
             self._member_folder(m, error=event.error, entry=entry)
             self.store.write_record(self.store.new_part_id(event.index), {event.index: entry})
             progress.failed += 1

@@ -199,3 +199,21 @@ def divergence_reason(run: RunView) -> str:
     """Why a diverged run stopped: 'a loss of 1434, above `train.diverge_above` = 100', or
     'a non-finite loss' (gradient, weights, ...)."""
     return cause_text(run.diverge_cause, run.diverge_limit, run.diverge_loss)
+
+
+def boundary_thumbnail(
+    ax: Any, params: Any, spec: Any, data: Any, *, res: int, point_size: float
+) -> None:
+    """A small decision boundary for a grid of pictures: no legend, labels or ticks."""
+    from .. import plots
+
+    X = np.concatenate([data.X_train, data.X_test])
+    grid = plots.boundary_grid(params, spec, X, res)
+    plots.draw_boundary(ax, grid, data, title="", colorbar=False, point_size=point_size)
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.remove()
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_xticks([])
+    ax.set_yticks([])

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import plots
 from ..store import SweepStore, data_key
-from .figs import DIVERGE_COLOR, WIDTH, fmt_acc
+from .figs import DIVERGE_COLOR, WIDTH, boundary_thumbnail, fmt_acc
 from .large import (
     FAIL_COLOR,
     OK_COLOR,
@@ -188,16 +188,7 @@ def boundaries_figure(view: LargeSweepView) -> tuple[Figure | None, list[str]]:
         except (KeyError, OSError, ValueError) as exc:
             problems.append(f"member {i}: no weights ({exc})")
             continue
-        X = np.concatenate([data.X_train, data.X_test])
-        grid = plots.boundary_grid(final, net_spec(m.config), X, SMALL_RES)
-        plots.draw_boundary(ax, grid, data, title="", colorbar=False, point_size=5.0)
-        legend = ax.get_legend()
-        if legend is not None:
-            legend.remove()
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        boundary_thumbnail(ax, final, net_spec(m.config), data, res=SMALL_RES, point_size=5.0)
         keys = ", ".join(f"{view.names.get(k, k)}={show(_plain(t.at[i, k]))}"
                          for k in view.keys[:2])  # fmt: skip
         acc = fmt_acc(_num(t.at[i, "final_train_acc"]))

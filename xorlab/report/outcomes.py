@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import plots
-from .figs import BLOWUP_COLOR, DIVERGE_COLOR, STATUS_COLORS, WIDTH, note, readable
+from .figs import (
+    BLOWUP_COLOR,
+    DIVERGE_COLOR,
+    STATUS_COLORS,
+    WIDTH,
+    boundary_thumbnail,
+    note,
+    readable,
+)
 from .points import Plan, Point
 from .read import SPIKE_RATIO, Member, load_network, number, show
 
@@ -127,16 +135,7 @@ def _small_boundary(ax: Axes, plan: Plan, p: Point, title: str, problems: list[s
         problems.append(f"{m.label}: {net}")
     else:
         params, data, spec = net
-        X = np.concatenate([data.X_train, data.X_test])
-        grid = plots.boundary_grid(params, spec, X, SMALL_RES)
-        plots.draw_boundary(ax, grid, data, title="", colorbar=False, point_size=7.0)
-        legend = ax.get_legend()
-        if legend is not None:
-            legend.remove()
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        boundary_thumbnail(ax, params, spec, data, res=SMALL_RES, point_size=7.0)
     if plan.color is not None:
         c = plan.color(p.values.get(plan.color.key))
         for s in ax.spines.values():
