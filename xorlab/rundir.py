@@ -29,7 +29,7 @@ import pandas as pd
 from . import __version__
 
 UNFINISHED = ("interrupted", "failed")
-FINISHED = ("completed", "diverged", "stopped_early")  # a resume never reruns these
+FINISHED = ("completed", "diverged", "stopped_early", "pruned")  # a resume never reruns these
 
 
 def now_iso() -> str:
