@@ -25,6 +25,7 @@ future.
 
 from __future__ import annotations
 
+import copy
 import multiprocessing as mp
 import os
 import signal
@@ -38,7 +39,7 @@ from typing import Any
 
 from .config import Config
 from .errors import XorlabError
-from .population import train_population
+from .population import Net, advance, last_values, results, start, train_population
 from .proc import WORKER_MODULES, blas_threads, keep_freed_memory, pin_blas
 from .rundir import FINISHED, now_iso
 from .store import Part, encode_part, final_data_loss, summary_entry
@@ -64,7 +65,25 @@ class RenderTask:
     config: Config | dict[str, Any] | None = None
 
 
-Task = TrainTask | RenderTask
+@dataclass(frozen=True)
+class SegmentTask:
+    """An adaptive search's members trained from where they are (a ``Net``, or a fresh start
+    from the config) to ``stop`` updates as one stack. Those still training at ``stop <
+    train.steps`` come back ``Paused`` with their whole state; the others finish as in a
+    ``TrainTask``. ``end`` ends the running ones where they are, untrained (``pruned``); with
+    ``hold`` (PBT) a network that diverges or stops early comes back paused too, to copy a donor."""
+
+    members: tuple[tuple[int, Config, Net | None], ...]
+    stop: int
+    end: str | None = None
+    hold: bool = False
+    metric: str = "data_loss"  # the value a Paused (or a finished Trained) reply carries
+    keep: frozenset[int] = frozenset()
+    columns: tuple[str, ...] = ()
+    skip: frozenset[int] = frozenset()  # stored already (a resume replays the search): no part
+
+
+Task = TrainTask | RenderTask | SegmentTask
 Reply = tuple[int, bool, Any]  # (index, ok, Trained | plots | traceback), or (PART, True, Part)
 PART = -1  # the index of a training task's first reply: its part of the store
 
@@ -77,6 +96,18 @@ class Trained:
     wants_plots: bool  # its config enables plots
     rank: float  # best/worst among the undrawn (``_rank_value``)
     result: RunResult | None = None  # only for members in the task's ``keep``
+    value: float | None = None  # a search's metric on its last logged row (SegmentTask)
+
+
+@dataclass
+class Paused:
+    """A search member at a decision step: its whole state and its metric on its last logged row
+    (``out``: it diverged or stopped early, so it ranks last)."""
+
+    index: int
+    net: Net
+    value: float
+    out: bool
 
 
 @dataclass
@@ -84,6 +115,7 @@ class MemberOutput:
     status: str
     plots: dict[str, bytes]  # file name -> bytes, rendered in a worker
     plot_error: str | None = None  # the traceback when drawing failed (the member stays done)
+    value: float | None = None  # a search member's metric on its last logged row
 
 
 @dataclass
@@ -118,7 +150,7 @@ class Drawn:
     plots: dict[str, bytes]  # empty if drawing failed: the member stays done, without plots
 
 
-Event = Started | Stored | Done | Failed | Drawn
+Event = Started | Stored | Done | Failed | Drawn | Paused
 
 PLOT_ALL_UP_TO = 24  # a sweep of at most this many members draws every member's plots
 PLOT_SAMPLE = 10  # a larger one draws this many, evenly spaced by index, then its best and worst
@@ -163,6 +195,8 @@ def work(task: Task) -> list[Reply]:
             return [(task.index, True, render_run_bytes(result, gif=gif))]
         except Exception:  # noqa: BLE001 - a member's failure is recorded, not raised
             return [(task.index, False, traceback.format_exc())]
+    if isinstance(task, SegmentTask):
+        return train_segment(task)
     return train_group(task.members, keep=task.keep, columns=task.columns)
 
 
@@ -172,26 +206,84 @@ def train_group(
     """Train members as one stack (if that raises, each alone, so only the culprit fails); the
     first reply is the task's part of the store, encoded here, then one reply per member."""
     trained, failed = _train(members)
+    return _replies(trained, keep, columns) + [(index, False, tb) for index, tb in failed]
+
+
+def _replies(
+    trained: Sequence[tuple[int, RunResult, dict[str, Any]]],
+    keep: frozenset[int],
+    columns: Sequence[str],
+    *,
+    skip: frozenset[int] = frozenset(),
+    values: dict[int, float] | None = None,
+) -> list[Reply]:
+    """The part of the store of the trained members (but those in ``skip``), then one Trained
+    reply each."""
     replies: list[Reply] = []
-    if trained:
-        results = [(i, r) for i, r, _ in trained]
-        metrics, weights, stored = encode_part(results, columns)
+    stored = [t for t in trained if t[0] not in skip]
+    if stored:
+        results = [(i, r) for i, r, _ in stored]
+        metrics, weights, done = encode_part(results, columns)
         entries = {}
-        for index, r, info in trained:
+        for index, r, info in stored:
             timing = {k: v for k, v in info.items() if k != "wall_s"}  # wall_s: rounded
             entry = {**summary_entry(r, info["wall_s"]), **timing}
             entry["final_data_loss"] = (
                 final_data_loss(r.final_params, r.data, r.config) if r.status in FINISHED else None
             )
             entries[index] = entry
-        cols = list(trained[0][1].metrics.columns)
-        replies.append((PART, True, Part(stored, metrics, weights, cols, entries)))
+        cols = list(stored[0][1].metrics.columns)
+        replies.append((PART, True, Part(done, metrics, weights, cols, entries)))
     for index, r, _ in trained:
         wants = r.config.plots.enabled
         kept = r if wants and index in keep and r.status != "interrupted" else None
-        replies.append((index, True, Trained(r.status, wants, _rank_value(r), kept)))
-    replies += [(index, False, tb) for index, tb in failed]
+        value = None if values is None else values.get(index)
+        replies.append((index, True, Trained(r.status, wants, _rank_value(r), kept, value)))
     return replies
+
+
+def train_segment(task: SegmentTask) -> list[Reply]:
+    """Carry out a SegmentTask (if the stack raises, each member alone, so only the culprit
+    fails): Paused replies for the members that go on, a part and Trained replies for the rest."""
+    started = now_iso()
+    t0 = time.perf_counter()
+    try:
+        fresh = [start([cfg])[0] if net is None else None for _, cfg, net in task.members]
+        # a worker gets a copy (pickled); in this process the driver's own objects stay as they were
+        nets: list[Net] = [f if f is not None else copy.deepcopy(net)  # type: ignore[misc]
+                           for f, (_, _, net) in zip(fresh, task.members)]  # fmt: skip
+        if task.end is None:
+            advance(nets, task.stop)
+        else:
+            for net in nets:
+                if net.running:
+                    net.status = task.end
+        values = last_values(nets, task.metric)
+        ending = task.end is not None or task.stop >= task.members[0][1].train.steps
+        over = ("completed", "interrupted")
+        done = [ending or n.status in over or (not n.running and not task.hold) for n in nets]
+        wall = (time.perf_counter() - t0) / len(nets)
+        finished = [n for n, d in zip(nets, done) if d]
+        out = results(finished) if finished else []
+    except Exception:  # noqa: BLE001
+        if len(task.members) == 1:
+            return [(task.members[0][0], False, traceback.format_exc())]
+        replies: list[Reply] = []
+        for m in task.members:
+            replies += train_segment(replace(task, members=(m,)))
+        return replies
+    info = {"started_at": started, "group_size": len(nets), "blas_threads": blas_threads()}
+    trained, paused = [], []
+    it = iter(out)
+    by_index: dict[int, float] = {}
+    for (index, _, _), net, d, v in zip(task.members, nets, done, values.tolist()):
+        net.wall_s += wall
+        by_index[index] = v
+        if d:
+            trained.append((index, next(it), {**info, "wall_s": net.wall_s}))
+        else:
+            paused.append((index, True, Paused(index, net, v, not net.running)))
+    return _replies(trained, task.keep, task.columns, skip=task.skip, values=by_index) + paused
 
 
 def _train(
@@ -245,6 +337,14 @@ class TaskQueue:
             if i not in keep and enabled:
                 self.configs[i] = d
 
+    def add_segment(self, task: SegmentTask) -> None:
+        """Queue one stage of an adaptive search's members."""
+        self.tasks.append(task)
+        for i, cfg, _ in task.members:
+            self.untrained.add(i)
+            if i not in task.keep and cfg.plots.enabled:
+                self.configs[i] = cfg
+
     def __bool__(self) -> bool:
         return bool(self.tasks)
 
@@ -252,8 +352,8 @@ class TaskQueue:
         """The next task, and a Started event for each member that starts with it."""
         task = self.tasks.popleft()
         fresh = []
-        if isinstance(task, TrainTask):  # a member put back alone has started already
-            fresh = [i for i, _ in task.members if i not in self.open]
+        if isinstance(task, (TrainTask, SegmentTask)):  # one put back alone has started already
+            fresh = [m[0] for m in task.members if m[0] not in self.open]
         self.open.update(fresh)
         return task, [Started(i) for i in fresh]
 
@@ -267,17 +367,21 @@ class TaskQueue:
         for index, ok, payload in replies:
             if index == PART:
                 events.append(Stored(payload))
+            elif isinstance(payload, Paused):  # a search member between two decisions
+                events.append(payload)
             elif isinstance(task, RenderTask) and task.late:
                 events.append(Drawn(index, payload if ok else {}))
             elif not ok and isinstance(task, RenderTask):  # trained and stored: it stays done
                 trained = self.trained.pop(index)
-                events.append(self._close(Done(index, MemberOutput(trained.status, {}, payload))))
+                out = MemberOutput(trained.status, {}, payload, trained.value)
+                events.append(self._close(Done(index, out)))
             elif not ok:
                 self.untrained.discard(index)
                 events.append(self._close(Failed(index, payload)))
             elif isinstance(task, RenderTask):
                 trained = self.trained.pop(index)
-                events.append(self._close(Done(index, MemberOutput(trained.status, payload))))
+                out = MemberOutput(trained.status, payload, value=trained.value)
+                events.append(self._close(Done(index, out)))
             else:
                 self.untrained.discard(index)
                 if payload.result is not None:
@@ -287,7 +391,8 @@ class TaskQueue:
                 if payload.wants_plots and payload.status != "interrupted":
                     self._consider(index, payload.rank)
                 self.interrupted |= payload.status == "interrupted"
-                events.append(self._close(Done(index, MemberOutput(payload.status, {}))))
+                out = MemberOutput(payload.status, {}, value=payload.value)
+                events.append(self._close(Done(index, out)))
         self._draw_extremes()
         return events
 
@@ -318,7 +423,7 @@ class TaskQueue:
             return [self._close(Done(task.index, MemberOutput(trained.status, {}, msg)))]
         if len(task.members) > 1:
             for m in reversed(task.members):
-                self.tasks.appendleft(replace(task, members=(m,)))
+                self.tasks.appendleft(replace(task, members=(m,)))  # type: ignore[arg-type]
             return []
         msg = f"worker process died ({how}) while running this member\n"
         self.untrained.discard(task.members[0][0])

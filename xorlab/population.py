@@ -27,9 +27,10 @@ so that a group's working set stays in cache.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -154,48 +155,105 @@ class _Stack:
         return {k: v[i].reshape(shapes[k]).copy() for k, v in self.params.items()}
 
 
-def _stack(configs: Sequence[Config]) -> tuple[_Stack, list[Params]]:
-    """The population's networks, initialized from their own seeds, and their initial params."""
-    K = len(configs)
+def _numbers(configs: Sequence[Config]) -> dict[str, Any]:
+    """The per-network numbers of a stack's configs (shared ones as plain Python floats)."""
     cfg0 = configs[0]
 
     def per_net(get: Callable[[Config], Any]) -> Any:
         return _per_net([get(c) for c in configs])
 
-    spec = replace(net_spec(cfg0), strength=per_net(lambda c: c.regularization.strength))
-    rss = [np.random.RandomState(c.seed) for c in configs]  # init first, then the shuffles
-    inits = [nn.init_params(spec, cfg0.model.init, rs, cfg0.model.dtype) for rs in rss]
-    params = nn.stack_params(inits)
-    sched = replace(
-        schedule(cfg0),
-        lr=per_net(lambda c: c.optim.lr),
-        gamma=per_net(lambda c: c.optim.schedule.gamma),
-        every=per_net(lambda c: c.optim.schedule.every),
-        decay=per_net(lambda c: c.optim.schedule.decay),
-        lr_min=per_net(lambda c: c.optim.schedule.lr_min),
-        warmup=per_net(lambda c: c.optim.schedule.warmup),
-    )
-    ospec = replace(
-        optim_spec(cfg0),
-        momentum=per_net(lambda c: c.optim.momentum),
-        beta1=per_net(lambda c: c.optim.beta1),
-        beta2=per_net(lambda c: c.optim.beta2),
-        eps=per_net(lambda c: c.optim.eps),
-    )
-    stack = _Stack(
-        ids=np.arange(K),
-        params=params,
-        state=optim.init_state(ospec, params),
-        rss=rss,
-        spec=spec,
-        sched=sched,
-        ospec=ospec,
-        clip_max=per_net(lambda c: c.optim.clip.max),
-        diverge_above=per_net(
+    return {
+        "spec": replace(net_spec(cfg0), strength=per_net(lambda c: c.regularization.strength)),
+        "sched": replace(
+            schedule(cfg0),
+            lr=per_net(lambda c: c.optim.lr),
+            gamma=per_net(lambda c: c.optim.schedule.gamma),
+            every=per_net(lambda c: c.optim.schedule.every),
+            decay=per_net(lambda c: c.optim.schedule.decay),
+            lr_min=per_net(lambda c: c.optim.schedule.lr_min),
+            warmup=per_net(lambda c: c.optim.schedule.warmup),
+        ),
+        "ospec": replace(
+            optim_spec(cfg0),
+            momentum=per_net(lambda c: c.optim.momentum),
+            beta1=per_net(lambda c: c.optim.beta1),
+            beta2=per_net(lambda c: c.optim.beta2),
+            eps=per_net(lambda c: c.optim.eps),
+        ),
+        "clip_max": per_net(lambda c: c.optim.clip.max),
+        "diverge_above": per_net(
             lambda c: math.inf if c.train.diverge_above is None else c.train.diverge_above
         ),
-    )
-    return stack, inits
+    }
+
+
+@dataclass
+class Net:
+    """One network's whole training state between two segments of training (a search's rungs
+    and rounds): parameters and optimizer state as rows of a stack, its RandomState and this
+    epoch's row order (the data-order state), early stopping's and the plateau schedule's state
+    machines, and what its RunResult will need (logged rows, frames, status). ``copy_from``
+    takes another network's training state (PBT's exploit); the rest stays its own."""
+
+    config: Config
+    init: Params  # train()'s shapes
+    params: dict[str, np.ndarray]  # W (fan_in, fan_out), b (1, fan_out): rows of a stack
+    state: dict[str, dict[str, np.ndarray]]  # optimizer state, shaped like params
+    rs: np.random.RandomState  # after initialization: the epoch shuffles
+    order: np.ndarray | None  # this epoch's row order (shuffle), None before the first
+    plateau: Any  # ReduceOnPlateau | None
+    stopper: Any  # EarlyStopping | None
+    t: int = 0  # updates applied
+    status: str = "running"  # then completed | diverged | stopped_early | interrupted | pruned
+    diverged_at: int | None = None
+    final: Params | None = None  # the parameters it left with (train()'s shapes)
+    best: Params | None = None  # restore_best: the parameters of its best row so far
+    frames: list[Frame] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)  # its logged rows, segment by segment
+    wall_s: float = 0.0  # its share of the segments' wall time (the executors measure it)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    def copy_from(self, donor: Net, config: Config) -> None:
+        """Take ``donor``'s whole training state (parameters, optimizer state, data order, step,
+        state machines) and train on as ``config`` (the donor's mutable keys, perturbed)."""
+        self.config = config
+        self.params = {k: v.copy() for k, v in donor.params.items()}
+        self.state = {s: {k: v.copy() for k, v in d.items()} for s, d in donor.state.items()}
+        self.rs = copy.deepcopy(donor.rs)
+        self.order = None if donor.order is None else donor.order.copy()
+        self.plateau, self.stopper = copy.deepcopy(donor.plateau), copy.deepcopy(donor.stopper)
+        self.best = None if donor.best is None else {k: v.copy() for k, v in donor.best.items()}
+        self.t, self.status, self.diverged_at, self.final = donor.t, "running", None, None
+
+
+def start(configs: Sequence[Config]) -> list[Net]:
+    """Fresh networks of configs that share a ``group_key``, initialized from their own seeds."""
+    cfg0 = configs[0]
+    spec = net_spec(cfg0)
+    nets = []
+    for c in configs:
+        rs = np.random.RandomState(c.seed)  # init first, then the shuffles
+        init = nn.init_params(spec, cfg0.model.init, rs, cfg0.model.dtype)
+        row = {k: v[0] for k, v in nn.stack_params([init]).items()}
+        zeros = optim.init_state(optim_spec(c), nn.stack_params([init]))
+        state = {s: {k: v[0] for k, v in d.items()} for s, d in zeros.items()}
+        nets.append(Net(c, init, row, state, rs, None, plateau_of(c), stopper_of(c)))
+    return nets
+
+
+def _stack(nets: Sequence[Net]) -> _Stack:
+    """The running networks as one stack, row i being ``nets[i]``."""
+    numbers = _numbers([n.config for n in nets])
+    if nets[0].plateau is not None:  # its lr is the schedule's, lowered or not
+        numbers["sched"] = replace(numbers["sched"], lr=_per_net([n.plateau.lr for n in nets]))
+    params = {k: np.stack([n.params[k] for n in nets]) for k in nets[0].params}
+    state = {s: {k: np.stack([n.state[s][k] for n in nets]) for k in d}
+             for s, d in nets[0].state.items()}  # fmt: skip
+    return _Stack(ids=np.arange(len(nets)), params=params, state=state,
+                  rss=[n.rs for n in nets], **numbers)  # fmt: skip
 
 
 def _wide_mode(spec: nn.NetSpec, K: int, X: np.ndarray, dtype: str) -> bool | None:
@@ -283,24 +341,49 @@ def train_population(
     """
     if not configs:
         return []
-    key = group_key(configs[0])
-    for cfg in configs[1:]:
-        if group_key(cfg) != key:
-            raise ValueError(f"config {cfg.name!r} cannot share a stack with {configs[0].name!r}")
+    check_group(configs)
     if len(configs) == 1:
         return [
             train(configs[0], on_step=None if on_step is None else lambda d, _l, _a: on_step(d))
         ]
+    nets = start(configs)
+    advance(nets, configs[0].train.steps, on_step=on_step)
+    return results(nets)
 
-    cfg0 = configs[0]
-    K = len(configs)
-    stack, inits = _stack(configs)
-    spec_all = stack.spec  # the whole population's, for the final evaluation
-    shapes = {k: v.shape for k, v in inits[0].items()}
+
+def check_group(configs: Sequence[Config]) -> None:
+    """Raise ValueError unless every config shares the first one's ``group_key``."""
+    key = group_key(configs[0])
+    for cfg in configs[1:]:
+        if group_key(cfg) != key:
+            raise ValueError(f"config {cfg.name!r} cannot share a stack with {configs[0].name!r}")
+    if configs[0].telemetry.sharpness_every:
+        if len(configs) > 1:
+            raise ValueError("a config with telemetry.sharpness_every > 0 trains alone (train)")
+
+
+def advance(
+    nets: Sequence[Net], stop: int, *, on_step: Callable[[int], None] | None = None
+) -> None:
+    """Train the running networks (one ``group_key``, all at the same step) up to ``stop``
+    updates, in place, as one stack; the others are left as they are. Training in segments gives
+    every network the same bits as training it in one go, alone or in any stack."""
+    live = [n for n in nets if n.running]
+    if not live:
+        return
+    check_group([n.config for n in live])
+    t0 = live[0].t
+    if any(n.t != t0 for n in live):
+        raise ValueError("the networks of a stack must be at the same step")
+    cfg0 = live[0].config
+    T = cfg0.train.steps
+    stop = min(stop, T)
+    stack = _stack(live)
+    spec_all = stack.spec
+    shapes = {k: v.shape for k, v in live[0].init.items()}
     data = build_data(cfg0)
 
     # the step plan: shared by every network
-    T = cfg0.train.steps
     log_every = cfg0.train.log_every
     clip_kind = cfg0.optim.clip.kind
     X, Y = data.X_train, data.y_train
@@ -316,41 +399,35 @@ def train_population(
     progress_every = max(1, T // 200)
     dtype = cfg0.model.dtype
     ws: wide.Workspace = {}  # the wide step's arrays, reused from step to step
-    if cfg0.telemetry.sharpness_every:
-        raise ValueError("a config with telemetry.sharpness_every > 0 trains alone (train)")
     health = cfg0.telemetry.activations  # saturated/dead and update ratios, as train() logs them
-    hidden_w = [(k, list(inits[0]).index(k)) for k in spec_all.w_keys[:-1]]  # (W_l, wsq index)
+    hidden_w = [(k, list(live[0].init).index(k)) for k in spec_all.w_keys[:-1]]  # (W_l, wsq index)
     n_ratio = len(hidden_w) if health else 0
     before: list[np.ndarray] = []  # the hidden W_l before a logged step's update
 
-    # what each network's RunResult needs
-    status = ["completed"] * K
-    diverged_at: list[int | None] = [None] * K
-    steps_done = [T] * K
-    finals: list[Params] = [{} for _ in range(K)]
-    frames: list[list[Frame]] = [[] for _ in range(K)]
     blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (networks, their metrics rows) per step
     # early stopping and the plateau schedule: one state machine per network (train()'s)
-    plateaus = [plateau_of(c) for c in configs]  # all or none: the schedule kind is the group's
-    stoppers = [stopper_of(c) for c in configs]
+    plateaus = [n_.plateau for n_ in live]  # all or none: the schedule kind is the group's
+    stoppers = [n_.stopper for n_ in live]
     watch_plateau = cfg0.optim.schedule.metric if plateaus[0] is not None else ""
-    plateau_metric = [c.optim.schedule.metric for c in configs]
-    stop_metric = [c.train.early_stopping.metric if c.train.early_stopping else "" for c in configs]
-    restore_best = [bool(c.train.early_stopping and c.train.early_stopping.restore_best)
-                    for c in configs]  # fmt: skip
-    best_params: list[Params | None] = [None] * K
+    plateau_metric = [n_.config.optim.schedule.metric for n_ in live]
+    stopping = [n_.config.train.early_stopping for n_ in live]
+    stop_metric = [e.metric if e else "" for e in stopping]
+    restore_best = [bool(e and e.restore_best) for e in stopping]
+    best_params: list[Params | None] = [n_.best for n_ in live]
     watching = bool(watch_plateau) or any(s is not None for s in stoppers)
 
     order = np.arange(n)
-    orders = np.broadcast_to(order, (K, n))
+    orders: np.ndarray = np.broadcast_to(order, (len(live), n))
+    if shuffle and t0 % nb:  # mid-epoch: each network's own order of this epoch
+        orders = np.stack([n_.order for n_ in live])  # type: ignore[misc]
     Xb, Yb = X, Y
-    t = 0
+    t = t0
     with np.errstate(all="ignore"):
         try:
-            for t in range(T):
+            for t in range(t0, stop):
                 if t in snap_at:
                     for i, net in enumerate(stack.ids.tolist()):
-                        frames[net].append(Frame(t, stack.network(i, shapes)))
+                        live[net].frames.append(Frame(t, stack.network(i, shapes)))
                 epoch, j = divmod(t, nb)
                 if not full_batch:
                     if shuffle:
@@ -386,7 +463,7 @@ def train_population(
                 clipped = optim.clip_each(grads, clip_kind, stack.clip_max, gnorm) & ~bad
                 lr = optim.get_lr(stack.sched, t)
                 logged = t % log_every == 0 or t == T - 1
-                stop = None  # (K,): early stopping's decision at this logged row
+                stop_now = None  # (K,): early stopping's decision at this logged row
                 if logged or bad.any():
                     if full_batch:  # a finite data loss says the outputs are finite
                         acc = wide.accuracies(out, y_idx, np.isfinite(dl))
@@ -414,21 +491,23 @@ def train_population(
                     if logged and watching:
                         seen = {"loss": loss, "data_loss": dl, "train_acc": acc}
                         seen["test_acc"] = np.broadcast_to(test_acc, loss.shape)
-                        stop = _watch(stack, t, bad, seen, plateaus, plateau_metric, stoppers,
-                                      stop_metric, restore_best, best_params, shapes)  # fmt: skip
+                        stop_now = _watch(stack, t, bad, seen, plateaus, plateau_metric,
+                                          stoppers, stop_metric, restore_best, best_params,
+                                          shapes)  # fmt: skip
                 else:
                     ratio_block = None
-                leave = bad if stop is None else bad | stop
+                leave = bad if stop_now is None else bad | stop_now
                 if leave.any():
                     for i in np.flatnonzero(bad).tolist():
-                        net = int(stack.ids[i])
-                        status[net], diverged_at[net], steps_done[net] = "diverged", t, t
-                        finals[net] = stack.network(i, shapes)  # frozen before update t
+                        net = live[int(stack.ids[i])]
+                        net.status, net.diverged_at, net.t = "diverged", t, t
+                        net.final = stack.network(i, shapes)  # frozen before update t
                     for i in np.flatnonzero(leave & ~bad).tolist():
-                        net = int(stack.ids[i])  # update t is not applied
-                        status[net], steps_done[net] = "stopped_early", t
-                        kept = best_params[net] if restore_best[net] else None
-                        finals[net] = kept if kept is not None else stack.network(i, shapes)
+                        k = int(stack.ids[i])  # update t is not applied
+                        net = live[k]
+                        net.status, net.t = "stopped_early", t
+                        kept = best_params[k] if restore_best[k] else None
+                        net.final = kept if kept is not None else stack.network(i, shapes)
                     alive = ~leave
                     stack.keep(alive)
                     orders, lr = orders[alive], _keep(lr, alive)
@@ -436,7 +515,7 @@ def train_population(
                     if not len(stack.ids):
                         break
                 if watch_plateau and logged:  # a lowered lr counts from update t + 1 on
-                    lrs = [plateaus[net].lr for net in stack.ids.tolist()]  # type: ignore[union-attr]
+                    lrs = [plateaus[k].lr for k in stack.ids.tolist()]  # type: ignore[union-attr]
                     stack.sched = replace(stack.sched, lr=_per_net(lrs))
                 if on_step is not None and (t + 1) % progress_every == 0:
                     on_step(t + 1)  # before the update, as in train(): Ctrl-C here keeps row t
@@ -444,13 +523,69 @@ def train_population(
                 if ratio_block is not None:  # ||W_l after - before|| / ||before||, per network
                     _fill_ratios(blocks, ratio_block, stack, before, hidden_w, n_ratio)
             else:
-                t = T
+                t = stop
         except KeyboardInterrupt:
-            for net in stack.ids.tolist():
-                status[net], steps_done[net] = "interrupted", t
-        for i, net in enumerate(stack.ids.tolist()):
-            finals[net] = stack.network(i, shapes)
+            for k in stack.ids.tolist():
+                live[k].status, live[k].t = "interrupted", t
+                live[k].final = None
 
+    # hand the state back to each network
+    for i, k in enumerate(stack.ids.tolist()):
+        net = live[k]
+        net.params = {key: v[i].copy() for key, v in stack.params.items()}
+        net.state = {s: {key: v[i].copy() for key, v in d.items()} for s, d in stack.state.items()}
+        net.order = orders[i].copy() if shuffle else None
+        if net.running:
+            net.t = stop
+            if stop == T:
+                net.status = "completed"
+    for k, net in enumerate(live):
+        net.best = best_params[k]
+    if blocks:
+        all_ids = np.concatenate([b[0] for b in blocks])
+        all_rows = np.concatenate([b[1] for b in blocks])
+        by_net = np.argsort(all_ids, kind="stable")
+        starts = np.searchsorted(all_ids[by_net], np.arange(len(live) + 1))
+        for k, net in enumerate(live):
+            if starts[k + 1] > starts[k]:
+                net.rows.append(all_rows[by_net[starts[k] : starts[k + 1]]])
+
+
+def last_values(nets: Sequence[Net], metric: str) -> np.ndarray:
+    """Each network's ``metric`` on its last logged row (NaN where it has none): what a search
+    decision after its ``t`` updates reads. One group_key."""
+    out = np.full(len(nets), np.nan)  # (K,)
+    have = [i for i, n in enumerate(nets) if n.rows and len(n.rows[-1])]
+    if have:
+        cfg0 = nets[0].config
+        rows = np.stack([nets[i].rows[-1][-1] for i in have])  # (k, columns)
+        has_test = build_data(cfg0).n_test > 0
+        frame = metrics_frame(rows, net_spec(cfg0), has_test,
+                              activations=cfg0.telemetry.activations)  # fmt: skip
+        out[have] = frame[metric].to_numpy(dtype=np.float64)
+    return out
+
+
+def results(nets: Sequence[Net]) -> list[RunResult]:
+    """One RunResult per network, as train() builds it: networks still running end where they
+    are (a search's ``pruned``: set ``status`` first), each evaluated on its last parameters."""
+    K = len(nets)
+    cfg0 = nets[0].config
+    spec_all = _numbers([n.config for n in nets])["spec"]
+    shapes = {k: v.shape for k, v in nets[0].init.items()}
+    data = build_data(cfg0)
+    X, Y = data.X_train, data.y_train
+    y_idx = Y.argmax(axis=-1)
+    has_test = data.n_test > 0
+    n = data.n_train
+    T = cfg0.train.steps
+    snap_at = set(frame_steps(T, cfg0.plots.gif_frames)) if cfg0.plots.enabled else set()
+    finals = []
+    for net in nets:
+        if net.final is None:
+            net.final = {k: v.reshape(shapes[k]).copy() for k, v in net.params.items()}
+        finals.append(net.final)
+    with np.errstate(all="ignore"):
         # every network's last parameters, evaluated as one stack
         last = nn.stack_params(finals)
         out, cache = nn.forward(last, X, spec_all)
@@ -459,47 +594,41 @@ def train_population(
         final_acc = nn.accuracies(out, y_idx)
         final_test = np.full(K, np.nan)
         if has_test:
-            final_test = nn.accuracies(nn.forward(last, X_test, spec_all)[0], y_test_idx)
+            out_test = nn.forward(last, data.X_test, spec_all)[0]
+            final_test = nn.accuracies(out_test, data.y_test.argmax(axis=-1))
         finite_params = np.logical_and.reduce(
             [np.isfinite(v).reshape(K, -1).all(axis=1) for v in last.values()]
         )
-
-    # one RunResult per network, as train() builds it
-    all_ids = np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, dtype=int)
-    all_rows = np.concatenate([b[1] for b in blocks]) if blocks else np.zeros((0, 0))
-    by_net = np.argsort(all_ids, kind="stable")
-    starts = np.searchsorted(all_ids[by_net], np.arange(K + 1))
-    results = []
-    for m, cfg in enumerate(configs):
-        if status[m] == "completed" and not (math.isfinite(final_loss[m]) and finite_params[m]):
-            status[m], diverged_at[m] = "diverged", T
-        if (
-            snap_at
-            and status[m] != "diverged"
-            and (not frames[m] or frames[m][-1].step != steps_done[m])
-        ):
-            frames[m].append(Frame(steps_done[m], {k: v.copy() for k, v in finals[m].items()}))
-        metrics = metrics_frame(
-            all_rows[by_net[starts[m] : starts[m + 1]]], spec_all, has_test, activations=health
-        )
+    out_results = []
+    for m, net in enumerate(nets):
+        if net.status == "running":
+            raise ValueError("a network still running has no result: set its status first")
+        if net.status == "completed" and not (math.isfinite(final_loss[m]) and finite_params[m]):
+            net.status, net.diverged_at = "diverged", T
+        frames = net.frames
+        if snap_at and net.status != "diverged" and (not frames or frames[-1].step != net.t):
+            frames.append(Frame(net.t, {k: v.copy() for k, v in finals[m].items()}))
+        width = max((r.shape[1] for r in net.rows), default=0)
+        rows = np.concatenate(net.rows) if net.rows else np.zeros((0, width))
+        metrics = metrics_frame(rows, spec_all, has_test, activations=cfg0.telemetry.activations)
         acc_m = float(final_acc[m])
-        results.append(
+        out_results.append(
             RunResult(
-                config=cfg,
-                status=status[m],
-                steps_done=steps_done[m],
-                diverged_at=diverged_at[m],
+                config=net.config,
+                status=net.status,
+                steps_done=net.t,
+                diverged_at=net.diverged_at,
                 metrics=metrics,
                 data=data,
-                init_params=inits[m],
+                init_params=net.init,
                 final_params=finals[m],
                 final={
                     "loss": finite_or_none(float(final_loss[m])),
                     "train_acc": finite_or_none(acc_m),
                     "test_acc": finite_or_none(float(final_test[m])),
                 },
-                best=best_of(metrics, acc_m, steps_done[m]),
-                frames=frames[m],
+                best=best_of(metrics, acc_m, net.t),
+                frames=frames,
             )
         )
-    return results
+    return out_results
