@@ -673,3 +673,30 @@ def test_readme_commands_run(tmp_path, monkeypatch):
     assert every <= set(ran), ran
     assert ran.count("explain") == 4 and ran.count("sweep") == 6, ran
     assert (tmp_path / "cmp" / "compare.json").exists()
+
+
+def test_validate_starts_light_and_prints_one_plain_line(tmp_path):
+    """`xorlab validate CONFIG` loads neither rich (its answer is one plain line), numpy, pandas,
+    ctypes (malloc tuning is for commands that compute) nor the sweep and search modules."""
+    cfg = write(tmp_path, "name: plain\ntrain: {steps: 7}", "c.yaml")
+    heavy = ("rich", "numpy", "pandas", "ctypes", "xorlab.console", "xorlab.sweep", "xorlab.search")
+    code = (
+        "import atexit, sys\nfrom xorlab import cli\n"
+        f"atexit.register(lambda: print([m for m in {heavy!r} if m in sys.modules],"
+        " file=sys.stderr))\n"
+        f"sys.argv = ['xorlab', 'validate', {str(cfg)!r}]\ncli.main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (0, "[]\n")
+    # the default net: 2 -> 3 -> 2 without biases, 2*3 + 3*2 = 12 weights
+    assert proc.stdout == f"{cfg}: ok (config 'plain', 12 parameters, 7 steps)\n"
+
+
+def test_validate_escapes_a_file_name_it_prints(tmp_path):
+    cfg = tmp_path / "a\x1b[31mb.yaml"
+    cfg.write_text("name: x\n")
+    res = invoke("validate", str(cfg))
+    assert res.exit_code == 0, res.output
+    assert (
+        res.output == f"{tmp_path}/a\\x1b[31mb.yaml: ok (config 'x', 12 parameters, 1000 steps)\n"
+    )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -124,6 +122,8 @@ _debug = False  # --debug: an internal error's traceback on screen too
 def crashed(exc: BaseException) -> NoReturn:
     """An internal error: the traceback goes to a file (in the run or sweep folder the command
     made, else a temporary file) and the screen gets one line saying where, then exit 1."""
+    import traceback
+
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     head = (f"xorlab {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n"
             f"command: {' '.join(sys.argv)}\n\n")  # fmt: skip
@@ -148,6 +148,8 @@ def _write_crash(text: str) -> Path | None:
             return atomic_write_text(folder / "crash.txt", text)
         except OSError:
             pass
+    import tempfile
+
     try:
         fd, name = tempfile.mkstemp(prefix="xorlab-crash-", suffix=".txt")
         with os.fdopen(fd, "w") as f:
@@ -204,6 +206,17 @@ def fail(exc: XorlabError) -> NoReturn:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
+PLAIN = {"validate", "schema"}  # commands that print one plain line or JSON, never through rich
+
+
+def say(text: str) -> None:
+    """One line on stdout as the consoles print a plain line (text from files escaped, never
+    wrapped), without loading rich: ``validate`` answers in its start-up's time."""
+    if not text.isprintable():
+        text = "\n".join(safe_text(line) for line in text.split("\n"))
+    sys.stdout.write(text + "\n")
+
+
 def version_callback(value: bool) -> None:
     if value:
         out.print(f"xorlab {__version__}")
@@ -212,6 +225,7 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
@@ -223,7 +237,10 @@ def _main(
     """Train, sweep and understand small NumPy neural networks written from scratch."""
     global out, err, _debug
     _debug = debug
-    out, err = _console(), _console(stderr=True)  # where this invocation's output goes
+    if ctx.invoked_subcommand in PLAIN:  # rich loads on the first print, if any
+        out, err = _Lazy(), _Lazy(stderr=True)
+    else:  # where this invocation's output goes
+        out, err = _console(), _console(stderr=True)
 
 
 @app.command()
@@ -443,7 +460,7 @@ def validate(
         message = validate_command(file)
     except XorlabError as exc:
         fail(exc)
-    out.print(message, markup=False, soft_wrap=True)
+    say(message)
 
 
 @app.command()
@@ -573,7 +590,8 @@ def main() -> None:
 
         np.seterr(all="ignore")  # the trainer reports overflow as divergence, never as a warning
     stop_on_sigterm()  # SIGTERM keeps what finished and marks the rest interrupted, as Ctrl-C does
-    keep_freed_memory()  # no page faults for arrays freed and allocated again every step
+    if not _light(sys.argv[1:]):
+        keep_freed_memory()  # no page faults for arrays freed and allocated again every step
     if _may_use_local_workers(sys.argv[1:]):
         from .proc import start_forkserver
 

@@ -30,7 +30,8 @@ PosInt = Annotated[int, Field(ge=1)]
 
 class _Section(BaseModel):
     # strict: `batch_size: true` is an error, not 1; `lr: "0.1"` is an error, not 0.1.
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    # defer_build: validators are built on first use, not at import (a few ms of every start-up)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
 
 
 class DataConfig(_Section):

@@ -46,8 +46,12 @@ def keep_freed_memory() -> bool:
     import ctypes
     import ctypes.util
 
+    try:  # glibc's soname first: find_library runs ldconfig (~15 ms of every start-up)
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        libc = None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = libc or ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc
         return False

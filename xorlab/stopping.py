@@ -30,7 +30,7 @@ EPS = 1e-8  # PyTorch's ReduceLROnPlateau eps: smaller lr changes are ignored
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
 
 
 class EarlyStoppingConfig(_Section):
