@@ -95,13 +95,11 @@ def sweep(
     (``.attrs["folder"]`` is the sweep folder)."""
     import os
 
-    from .search import refuse_to_run
+    from .searchrun import run
     from .sweep import load_sweep
-    from .sweeprun import run_sweep
 
     s = load_sweep(path, list(overrides))
-    refuse_to_run(s.search, file=s.source)
-    outcome = run_sweep(s, runs_dir, jobs=jobs or os.cpu_count() or 1, executor=executor)
+    outcome = run(s, runs_dir, jobs=jobs or os.cpu_count() or 1, executor=executor)
     table = outcome.summary.copy()
     table.attrs["folder"] = outcome.folder
     return table

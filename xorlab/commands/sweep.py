@@ -42,9 +42,9 @@ def sweep_command(
 ) -> int:
     import os
 
-    from ..search import refuse_to_run
+    from ..searchrun import run
     from ..sweep import load_sweep
-    from ..sweeprun import load_for_resume, members_left, run_sweep
+    from ..sweeprun import load_for_resume, members_left
 
     if executor not in ("local", "dask"):
         raise XorlabError(f"must be local or dask, got {executor!r}", key="--executor")
@@ -65,8 +65,6 @@ def sweep_command(
         sweep = load_sweep(sweep_file, sets, max_runs=max_runs)
         check_folder_option(runs_dir, "--runs-dir")
         left = None
-    if not dry_run:
-        refuse_to_run(sweep.search, file=sweep.source)
     if left is not None:
         left_line = f"{len(left)} of {_count(len(sweep.members), 'member')} left"
         left_line += " to run" if left else ": the sweep is finished, nothing to run"
@@ -111,8 +109,10 @@ def sweep_command(
             progress.console.print(f"sweep folder: {folder}", markup=False, soft_wrap=True)
 
     with progress:
-        outcome = run_sweep(sweep, runs_dir, jobs=n_jobs, executor=executor, scheduler=scheduler,
-                            resume_dir=resume, on_start=on_start, on_event=on_event)  # fmt: skip
+        outcome = run(sweep, runs_dir, jobs=n_jobs, executor=executor, scheduler=scheduler,
+                      resume_dir=resume, on_start=on_start, on_event=on_event)  # fmt: skip
+    for line in outcome.warnings:  # e.g. a first rung whose ranks cannot be trusted
+        Console(stderr=True, highlight=False).print(line, markup=False, soft_wrap=True)
     if quiet:
         console.print(str(outcome.folder), markup=False, soft_wrap=True)
     else:
