@@ -451,21 +451,21 @@ def test_a_sweep_carries_its_search_and_validate_describes_it(tmp_path):
     assert load_sweep(p2).search.mutate is None  # the default: random's uniform/loguniform keys
 
 
-def test_a_sweep_with_a_search_is_not_run_yet(tmp_path):
+def test_a_sweep_with_a_search_runs_it_from_the_command_line_and_the_api(tmp_path):
     p = sweep_file(tmp_path, f"random: {{n: 9, seed: 0, params: {LR_L2}}}\n"
-                             "search: {kind: halving, min_steps: 37}\n")  # fmt: skip
-    res = invoke("sweep", p, "--runs-dir", tmp_path / "runs")
-    assert res.exit_code == 2, res.output
-    assert res.output == (
-        f"error: {p}: search: adaptive search is validated but not run yet; remove `search:` to "
-        "run every member to train.steps\n"
-    )
-    assert not (tmp_path / "runs").exists()
+                             "search: {kind: halving, min_steps: 5}\n")  # fmt: skip
+    res = invoke("sweep", p, "--runs-dir", tmp_path / "runs", "-j", "1", "--set", "train.steps=60")
+    assert res.exit_code == 0, res.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    events = S.read_events((folder / "events.csv").read_text())
+    assert events["step"].unique().tolist() == [5, 15]  # 9 -> 3 -> 1; 45 * 3 > 60
+    assert "1 completed, 8 pruned" in res.output
     import xorlab
 
-    with pytest.raises(xorlab.XorlabError, match="not run yet"):
-        xorlab.sweep(p, runs_dir=tmp_path / "runs")
-    assert not (tmp_path / "runs").exists()
+    table = xorlab.sweep(p, runs_dir=tmp_path / "api", jobs=1, overrides=["train.steps=60"])
+    assert (table["status"] == "pruned").sum() == 8
+    on_disk = pd.read_csv(folder / "summary.csv")
+    assert table["steps_done"].tolist() == on_disk["steps_done"].tolist()
 
 
 RANDOM = f"random: {{n: 6, seed: 0, params: {LR_L2}}}\n"
@@ -595,4 +595,3 @@ def test_the_readme_search_example_validates_as_it_says(tmp_path):
     said = res.output.split("27 members; ", 1)[1].removesuffix(")\n")
     flat = " ".join(readme.split())  # the README's lines wrap anywhere
     assert f"(`{said}`)" in flat
-    assert f"``search: {S.NOT_RUN_YET}``" in flat

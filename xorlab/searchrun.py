@@ -234,8 +234,13 @@ class _SearchRun:
         search = self.search
         tasks = []
         keep = frozenset(self.queue.eager or ())
-        common = {"metric": search.metric, "keep": keep, "columns": self.queue.columns,
-                  "skip": self.stored, "hold": search.kind == "pbt"}  # fmt: skip
+        common: dict[str, Any] = {
+            "metric": search.metric,
+            "keep": keep,
+            "skip": self.stored,
+            "columns": self.queue.columns,
+            "hold": search.kind == "pbt",
+        }
         for members, end in ((self.nets, None), (pruned, "pruned")):
             order = sorted(members)
             configs = [self._config(i, members[i]) for i in order]

@@ -67,14 +67,12 @@ from .spec import (
     ACCURACIES,
     LOSSES,
     METRICS,
-    NOT_RUN_YET,
     ONLY_FOR,
     SHAPE_KEYS,
     Distribution,
     SearchSpec,
     check_search,
     mutable_distributions,
-    refuse_to_run,
 )
 
 __all__ = [
@@ -84,7 +82,6 @@ __all__ = [
     "EVENT_COLUMNS",
     "LOSSES",
     "METRICS",
-    "NOT_RUN_YET",
     "ONLY_FOR",
     "SHAPE_KEYS",
     "TRUST",
@@ -112,7 +109,6 @@ __all__ = [
     "planned_network_steps",
     "ranked",
     "read_events",
-    "refuse_to_run",
     "replay",
     "rung_correlation",
     "rung_events",

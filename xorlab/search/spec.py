@@ -12,15 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from ..config import SEED_MAX
-from ..errors import ConfigError, XorlabError
+from ..errors import ConfigError
 
 LOSSES = ("data_loss", "loss", "reg_loss")  # ranked with mode: min
 ACCURACIES = ("train_acc", "test_acc")  # ranked with mode: max
 METRICS = (*LOSSES, *ACCURACIES, "grad_norm")  # metrics.csv columns a search may rank by
-NOT_RUN_YET = (
-    "adaptive search is validated but not run yet; remove `search:` to run every member to "
-    "train.steps"
-)
 
 
 Factor = Annotated[float, Field(gt=0.0)]
@@ -241,13 +237,6 @@ def mutable_distributions(
             )
         out[key] = Distribution(dist_kind, float(arg[0]), float(arg[1]))  # type: ignore[arg-type]
     return out
-
-
-def refuse_to_run(search: SearchSpec | None, *, file: str) -> None:
-    """Until the executors carry decisions out, a sweep with ``search:`` is not run at all:
-    running every member to train.steps would silently ignore the search."""
-    if search is not None:
-        raise XorlabError(NOT_RUN_YET, file=file, key="search")
 
 
 def _g(v: float, digits: int = 4) -> str:
