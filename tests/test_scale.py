@@ -100,7 +100,7 @@ def test_runs_lists_a_many_valued_sweep_in_linear_time(tmp_path):
     info = listing.RunInfo(path="p", folder="f", kind="sweep", name=None, started=None,
                            status="partial")  # fmt: skip
     t0 = time.perf_counter()
-    listing._sweep_settings(info, doc, members)
+    listing.folders._sweep_settings(info, doc, members)
     assert time.perf_counter() - t0 < 1.5
     assert len(info.varied["optim.lr"]) == 20000 and info.hidden == [3]
 

@@ -21,7 +21,8 @@ from rich.text import Text
 
 from . import yamlio
 from .errors import XorlabError
-from .listing import STATUS_STYLE, _load_json
+from .listing import STATUS_STYLE
+from .listing.folders import _load_json
 from .rundir import FINISHED
 from .show import flatten, format_value, run_colors
 from .store import member_ref, open_sweep
