@@ -18,12 +18,11 @@ from xorlab.compare import (
     flatten,
     legend_labels,
     load_run,
-    overlay_figure,
-    overlay_figure_png,
     path_lines,
 )
 from xorlab.config import validate
 from xorlab.errors import XorlabError
+from xorlab.overlay import overlay_figure, overlay_figure_png
 from xorlab.runner import run_config
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import run_sweep

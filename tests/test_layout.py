@@ -16,7 +16,6 @@ KNOWN_LONG = {  # path under xorlab/ -> why it is still long (the lead splits th
     "store.py": "the sweep store's writer and reader together; the reader joins the one reader",
     "executors.py": "the serial, process-pool and stacked executors; one module each",
     "nn.py": "every activation, loss and penalty beside its derivative; to split by kind",
-    "compare.py": "loads runs itself (a reader to merge) beside the table and the overlay",
     "population.py": "stacked training and its bookkeeping; to split the two",
     "sweep.py": "the sweep file's model, its expansion and member naming; to split",
     "report/read.py": "reads run and sweep folders for the pages; a reader to merge",

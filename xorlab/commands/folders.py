@@ -43,7 +43,8 @@ def compare_command(paths: list[Path], out_dir: Path | None, console: Console) -
     (the table) there. Without it, nothing is written."""
     import json
 
-    from ..compare import compare_record, compare_table, load_runs, overlay_figure_png, path_lines
+    from ..compare import compare_record, compare_table, load_runs, path_lines
+    from ..overlay import overlay_figure_png
     from ..rundir import atomic_write_bytes, atomic_write_text
 
     if len(paths) < 2:
