@@ -219,3 +219,46 @@ def test_min_steps_auto_places_the_first_rung_where_the_ranks_reach_trust(tmp_pa
         assert not (out.folder / "events.csv").exists()
     else:
         assert int(ev["step"].min()) == first
+
+
+def test_export_of_a_pruned_member_is_the_run_its_config_trains(tmp_path):
+    from xorlab.api import load_config
+    from xorlab.rundir import result_files
+    from xorlab.store import export_member
+    from xorlab.train import train
+
+    out = _run(tmp_path, "{kind: halving, eta: 3, min_steps: 4}", "runs")
+    summary = out.summary.set_index("index")
+    m = int(summary.index[summary["steps_done"] == 12][0])
+    _, folder = export_member(out.folder, str(m), tmp_path / "exp")
+    cfg = load_config(folder / "config.yaml")
+    assert cfg.train.steps == 12
+    assert '"status": "pruned"' in (folder / "summary.json").read_text()
+    again = result_files(train(cfg))  # what `xorlab train` of its config.yaml writes
+    for name in ("metrics.csv", "final.npz", "init.npz", "data.npz"):
+        assert (folder / name).read_bytes() == again[name], name
+
+
+def test_export_of_a_pbt_member_replays_its_lineage_to_the_sweeps_weights(tmp_path):
+    from xorlab.store import export_member
+
+    out = _run(tmp_path, PBT, "runs")
+    ev = S.read_events((out.folder / "events.csv").read_text())
+    copies = ev[ev["action"] == "exploited"]
+    m = int(copies[copies["step"] == 90]["member"].iloc[0])
+    _, folder = export_member(out.folder, str(m), tmp_path / "exp")
+    lineage = S.read_events((folder / "lineage.csv").read_text())
+    assert lineage.equals(S.lineage(ev, m))
+    assert lineage["step"].max() == 90
+    final = dict(np.load(folder / "final.npz"))
+    stored = _weights(out.folder)[m]
+    assert all(np.array_equal(final[k], stored[k]) for k in stored)
+    exported = pd.read_csv(folder / "metrics.csv")
+    mine = read_metrics(out.folder)
+    after = mine[(mine["member"] == m) & (mine["step"] >= 90)].drop(columns="member")
+    tail = exported[exported["step"] >= 90].reset_index(drop=True)
+    assert np.array_equal(tail["loss"].to_numpy(), after["loss"].to_numpy())
+    cfg = (folder / "config.yaml").read_text()
+    lr = float(out.summary.set_index("index").loc[m, "optim.lr"])
+    assert f"lr: {lr!r}" in cfg
+    assert lr == lineage[lineage["key"] == "optim.lr"]["new"].iloc[-1]

@@ -225,6 +225,8 @@ class Net:
         self.rs = copy.deepcopy(donor.rs)
         self.order = None if donor.order is None else donor.order.copy()
         self.plateau, self.stopper = copy.deepcopy(donor.plateau), copy.deepcopy(donor.stopper)
+        if self.plateau is not None and config.optim.lr != donor.config.optim.lr:
+            self.plateau.lr *= config.optim.lr / donor.config.optim.lr  # the plateau's lr rules
         self.best = None if donor.best is None else {k: v.copy() for k, v in donor.best.items()}
         self.t, self.status, self.diverged_at, self.final = donor.t, "running", None, None
 

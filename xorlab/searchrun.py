@@ -46,6 +46,7 @@ from .executors import (
     TaskQueue,
     plot_sample,
 )
+from .lineage import with_keys
 from .population import Net, group_configs
 from .proc import Terminated
 from .rundir import FINISHED, SweepFolder, atomic_write_text, csv_text, no_result
@@ -308,7 +309,7 @@ class _SearchRun:
         for m, donor in donors.items():
             new = {str(r.key): float(r.new) for r in ev.itertuples()
                    if r.action == "perturbed" and int(r.member) == m}  # fmt: skip
-            cfg = _with(held[m].config, {**{k: _get(donor.config, k) for k in dists}, **new})
+            cfg = with_keys(held[m].config, {**{k: _get(donor.config, k) for k in dists}, **new})
             held[m].copy_from(donor, cfg)
         return ev
 
@@ -367,18 +368,6 @@ def _get(cfg: Config, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def _with(cfg: Config, values: dict[str, Any]) -> Config:
-    """``cfg`` with dotted keys set (validated again, as any config is)."""
-    d = cfg.to_dict()
-    for dotted, value in values.items():
-        *path, last = dotted.split(".")
-        node = d
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return Config.model_validate(d)
 
 
 def run(sweep: Sweep, runs_dir: str | Path, **kwargs: Any) -> SweepOutcome:

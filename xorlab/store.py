@@ -619,23 +619,41 @@ def export_member(
     if m.status not in FINISHED:
         raise XorlabError(f"member {m.index} ({m.label}) has not finished ({m.status}): "
                           "nothing to export", file=str(sweep_dir))  # fmt: skip
+    from . import lineage
+
     init, final = m.params()  # everything is read before anything is written
-    result = SimpleNamespace(data=m.data(), init_params=init, final_params=final,
-                             metrics=m.metrics())  # fmt: skip
-    files = result_files(result)
+    result: Any = SimpleNamespace(data=m.data(), init_params=init, final_params=final,
+                                  metrics=m.metrics())  # fmt: skip
+    config, extra = m.config, {}
+    events = lineage.search_events(sweep_dir)
+    if m.status == "pruned":  # the run that trains exactly as far as the search let it
+        config = lineage.pruned_config(m.config, int((m.entry or {})["steps_done"]))
+    elif lineage.is_pbt(events):
+        assert events is not None
+        members = open_sweep(sweep_dir)
+        replayed, rows = lineage.replay(lambda i: members.get(i).config, events, m.index)
+        if any(not np.array_equal(replayed.final_params[k], final[k]) for k in final):
+            raise XorlabError(f"member {m.index}'s lineage does not replay to its final weights",
+                              file=str(sweep_dir / "events.csv"))  # fmt: skip
+        from .search import events_text
+
+        result, config = replayed, lineage.final_config(m.config, events, m.index)
+        extra["lineage.csv"] = events_text(rows).encode()
+    files = {**result_files(result), **extra}
     plots: dict[str, bytes] = {}
-    if m.config.plots.enabled:
+    if config.plots.enabled:
         drawn = m.path / "plots"
-        if drawn.is_dir():
+        if drawn.is_dir() and "lineage.csv" not in extra:
             plots = {p.name: p.read_bytes() for p in sorted(drawn.iterdir()) if p.is_file()}
         else:
             from .plots import render_run_bytes
-            from .train import train
+            from .train import RunResult, train
 
-            plots = render_run_bytes(train(m.config), gif=m.config.plots.gif_frames > 1)
+            run = result if isinstance(result, RunResult) else train(config)
+            plots = render_run_bytes(run, gif=config.plots.gif_frames > 1)
     folder = RunFolder.at(to)
     started = (m.entry or {}).get("started_at") or now_iso()
-    folder.write_start(m.config.to_yaml(), started, argv)
+    folder.write_start(config.to_yaml(), started, argv)
     for name, data in files.items():
         atomic_write_bytes(folder.path / name, data, sync=True)
     write_json(folder.path / "meta.json", meta(started, now_iso(), argv, exported_from=str(
