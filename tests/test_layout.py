@@ -12,7 +12,6 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "xorlab"
 MAX_LINES = 450
 KNOWN_LONG = {  # path under xorlab/ -> why it is still long (the lead splits these)
-    "cli.py": "every command's options in one Typer app; to split by command family",
     "store.py": "the sweep store's writer and reader together; the reader joins the one reader",
     "executors.py": "the serial, process-pool and stacked executors; one module each",
     "nn.py": "every activation, loss and penalty beside its derivative; to split by kind",
