@@ -36,6 +36,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/search_bench.py
 
 schema: $(STAMP)  # the JSON Schemas editors read (configs name them on their first line)
 	$(BIN)/xorlab schema config > configs/schema/config.schema.json

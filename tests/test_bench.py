@@ -73,3 +73,24 @@ def test_startup_rows_time_whole_processes_against_import_typer(monkeypatch):
         )
         assert ours["wall_s"] > 0 and ref["wall_s"] > 0
         assert 0 < ours["cpu_s"] < 5 * ours["wall_s"] + 0.1 and ref["cpu_s"] > 0
+
+
+def test_the_search_benchmark_scores_a_pick_against_the_full_sweep(monkeypatch):
+    import pandas as pd
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("search_bench", None)
+    import search_bench
+
+    full = pd.DataFrame({"final_data_loss": [0.5, 0.1, 0.3, float("nan"), 0.2] * 4})
+    full["index"] = range(20)
+    searched = full.assign(status="pruned", steps_done=10)
+    searched.loc[[2, 4], ["status", "steps_done"]] = ["completed", 100]  # it picks 4 (0.2)
+    q = search_bench.quality(full, searched, steps=100, seed=0)
+    assert q["rank"] == 5  # the four members at 0.1 are better
+    assert not q["top5"]  # the top 5% of 20 is 1 member
+    assert q["spent"] == (18 * 10 + 2 * 100) / (20 * 100)
+    assert q["k_random"] == 3  # 19% of 20 members' full budgets
+    # 0.2 beats a random 3 only if none of them is at 0.1 or 0.2 (a tie does not beat):
+    # C(12, 3) / C(20, 3) = 220 / 1140 = 0.193, sampled 1000 times
+    assert abs(q["p_beats_random"] - 220 / 1140) < 0.04
