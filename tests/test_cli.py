@@ -607,6 +607,7 @@ README = CONFIGS.parent / "README.md"
 README_NEEDS_CLUSTER = "--scheduler tcp://"
 # Sweeps run as shown but quick: 5 steps, no plots (full sweeps and plots are tested elsewhere).
 QUICK_SWEEP = ["--set", "train.steps=5", "--set", "plots.enabled=false"]
+QUICK_SEARCH = ["--set", "train.steps=120", "--set", "plots.enabled=false"]
 
 
 def readme_commands() -> list[tuple[str, int, list[str]]]:
@@ -662,7 +663,9 @@ def test_readme_commands_run(tmp_path, monkeypatch):
         if args[0] == "train" and "--no-plots" not in args:
             args.append("--no-plots")
         if args[0] == "sweep" and "--resume" not in args and "--dry-run" not in args:
-            args += QUICK_SWEEP
+            # a search needs room for its first rung or round (halving 37 x 3, pbt 100)
+            searches = ("halving.yaml", "pbt.yaml")
+            args += QUICK_SEARCH if any(s in command for s in searches) else QUICK_SWEEP
         res = invoke(*args)
         assert res.exit_code == code, (command, res.output)
         assert "Traceback" not in res.output, command
@@ -671,7 +674,7 @@ def test_readme_commands_run(tmp_path, monkeypatch):
         ran.append(args[0])
     every = {"train", "validate", "report", "runs", "compare", "sweep", "explain", "gradcheck"}
     assert every <= set(ran), ran
-    assert ran.count("explain") == 4 and ran.count("sweep") == 6, ran
+    assert ran.count("explain") == 4 and ran.count("sweep") == 8, ran
     assert (tmp_path / "cmp" / "compare.json").exists()
 
 
