@@ -186,7 +186,7 @@ CAUSE_TEXT = {
 
 
 def cause_text(cause: str | None, limit: float | None, loss: float | None = None) -> str:
-    """A divergence cause (read.DIVERGE_CAUSES) in words; with ``loss``, the loss that did it."""
+    """A divergence cause (read_run.DIVERGE_CAUSES) in words; with ``loss``, the loss that did it."""
     if cause == "above":
         bound = f" = {fmt(limit)}" if limit is not None else ""
         if loss is None:
