@@ -262,3 +262,25 @@ def test_export_of_a_pbt_member_replays_its_lineage_to_the_sweeps_weights(tmp_pa
     lr = float(out.summary.set_index("index").loc[m, "optim.lr"])
     assert f"lr: {lr!r}" in cfg
     assert lr == lineage[lineage["key"] == "optim.lr"]["new"].iloc[-1]
+
+
+def test_runs_and_diagnose_understand_a_pruned_member(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from xorlab.cli import app
+
+    out = _run(tmp_path, "{kind: halving, eta: 3, min_steps: 4}", "runs")
+    runner = CliRunner()
+    res = runner.invoke(app, ["runs", str(tmp_path / "runs")])
+    assert res.exit_code == 0, res.output
+    assert "1 completed, 26 pruned" in res.output and "damaged" not in res.output
+    label = out.sweep.members[0].label
+    res = runner.invoke(app, ["diagnose", str(out.folder / "members" / label), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    ev = S.read_events((out.folder / "events.csv").read_text())
+    assert info["search"] == ev.loc[ev["member"] == 0, "reason"].tolist()
+    assert info["search"][-1].startswith("pruned at rung")
+    assert info["sharpness"]["source"] == "replayed"  # the member's config trains as far as it went

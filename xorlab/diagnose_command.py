@@ -37,6 +37,9 @@ def diagnose_command(
     subject = load_subject(run)
     diagnosis, _ = diagnose_subject(subject)
     info: dict[str, Any] = {"run": str(run), **diagnosis.to_json()}
+    decisions = search_decisions(run)
+    if decisions:
+        info["search"] = decisions
     doc = remedy_sweep(subject, diagnosis)
     if write_sweep is not None:
         header = f"# remedies for {run}, written by `xorlab diagnose --write-sweep`\n"
@@ -64,11 +67,33 @@ def diagnose_command(
     return info, code
 
 
+def search_decisions(run: Path) -> list[str]:
+    """The reasons events.csv gives for a sweep member's search decisions (promoted, pruned,
+    copied, perturbed), by step; empty for a run or a sweep without a search."""
+    from .lineage import search_events
+    from .store import find_member, member_ref
+
+    ref = member_ref(run)
+    if ref is None:
+        return []
+    sweep_dir, label = ref
+    events = search_events(sweep_dir)
+    if events is None or events.empty:
+        return []
+    index = find_member(sweep_dir, label).index
+    return [str(r) for r in events.loc[events["member"] == index, "reason"]]
+
+
 def _steps(e: dict[str, Any]) -> str:
     return "-" if e["step"] is None else str(e["step"])
 
 
 def render_diagnosis(info: dict[str, Any], console: Console) -> None:
+    for reason in info.get("search", []):
+        console.print(f"Search: {reason}.", markup=False, soft_wrap=True)
+    if info.get("search") and info["search"][-1].startswith("pruned"):
+        console.print("What follows covers only the steps it trained before it was pruned.",
+                      markup=False, soft_wrap=True)  # fmt: skip
     sharp = info["sharpness"]
     src = sharp.get("source")
     if src == "replayed":

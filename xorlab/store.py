@@ -560,8 +560,19 @@ class Members:
         return len(self.sweep.members)
 
     def get(self, index: int) -> StoredMember:
+        """Member ``index``; a member a search pruned has the config of the run it is (its
+        ``train.steps`` = its ``steps_done``), so every reader replays it as far as it went."""
         m = self.sweep.members[index]
-        return StoredMember(self.store, m.index, m.label, m.config, self.store.entry(m.index))
+        entry = self.store.entry(m.index)
+        config = m.config
+        if entry and entry.get("status") == "pruned" and isinstance(entry.get("steps_done"), int):
+            train = config.train.model_copy(update={"steps": entry["steps_done"]})
+            config = config.model_copy(update={"train": train})
+        return StoredMember(self.store, m.index, m.label, config, entry)
+
+    def initial_config(self, index: int) -> Config:
+        """Member ``index``'s config as the sweep file gave it (before a search changed it)."""
+        return self.sweep.members[index].config
 
     def all(self) -> list[StoredMember]:
         return [self.get(i) for i in range(len(self))]
@@ -631,7 +642,7 @@ def export_member(
     elif lineage.is_pbt(events):
         assert events is not None
         members = open_sweep(sweep_dir)
-        replayed, rows = lineage.replay(lambda i: members.get(i).config, events, m.index)
+        replayed, rows = lineage.replay(members.initial_config, events, m.index)
         if any(not np.array_equal(replayed.final_params[k], final[k]) for k in final):
             raise XorlabError(f"member {m.index}'s lineage does not replay to its final weights",
                               file=str(sweep_dir / "events.csv"))  # fmt: skip

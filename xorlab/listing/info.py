@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import XorlabError
 
 RUN_FILES = ("config.yaml", "meta.json", "summary.json", "metrics.csv", "final.npz")
-RUN_STATUSES = ("completed", "diverged", "stopped_early", "interrupted", "failed")
+RUN_STATUSES = ("completed", "diverged", "stopped_early", "pruned", "interrupted", "failed")
 STATUSES = (*RUN_STATUSES, "unfinished", "damaged", "partial")  # what filter_status accepts
 MEMBER_STATUSES = (*RUN_STATUSES, "unfinished", "pending", "damaged")  # counts, in this order
 SORT_KEYS = ("started", "name", "status", "final_loss", "final_train_acc", "steps")

@@ -21,6 +21,7 @@ STATUS_STYLE = {
     "completed": "green",
     "diverged": "red",
     "stopped_early": "cyan",
+    "pruned": "blue",
     "interrupted": "yellow",
     "failed": "bold red",
     "unfinished": "yellow",
