@@ -17,7 +17,6 @@ KNOWN_LONG = {  # path under xorlab/ -> why it is still long (the lead splits th
     "nn.py": "every activation, loss and penalty beside its derivative; to split by kind",
     "population.py": "stacked training and its bookkeeping; to split the two",
     "sweep.py": "the sweep file's model, its expansion and member naming; to split",
-    "report/sweep_figs.py": "every figure of the sweep page; to split by figure",
     "report/run.py": "the run page, growing with its hidden-unit views",
 }
 

@@ -40,6 +40,12 @@ STATUS_COLORS = {
 }
 
 
+def masked(y: np.ndarray, log: bool) -> np.ndarray:
+    """``y`` with the values a plot cannot show (non-finite, huge, <= 0 on a log axis) as NaN."""
+    keep = np.isfinite(y) & (np.abs(y) <= PLOT_MAX) & ((y > 0) if log else True)
+    return np.where(keep, y, np.nan)
+
+
 class ValueColors:
     """value -> colour for one key; the same mapping in every figure of a report."""
 
@@ -186,7 +192,7 @@ CAUSE_TEXT = {
 
 
 def cause_text(cause: str | None, limit: float | None, loss: float | None = None) -> str:
-    """A divergence cause (read_run.DIVERGE_CAUSES) in words; with ``loss``, the loss that did it."""
+    """A divergence cause (read_run.DIVERGE_CAUSES) in words; with ``loss``, the loss at fault."""
     if cause == "above":
         bound = f" = {fmt(limit)}" if limit is not None else ""
         if loss is None:
