@@ -28,6 +28,7 @@ OTHER_COLOR = "#888888"
 GHOST_COLOR = "#c9c9c9"  # other groups drawn for context in a facet
 BLOWUP_COLOR = "#d95f02"
 DIVERGE_COLOR = "#cc0000"
+SMALL_RES = 60  # grid points per side of a small boundary picture (boundary_thumbnail)
 STATUS_COLORS = {
     "completed": "#1a9850",
     "diverged": DIVERGE_COLOR,

@@ -42,7 +42,6 @@ MAX_CATEGORIES = 10  # a key with more distinct values than this is binned
 N_BINS = 8
 N_EXTREMES = 10  # rows in the best and the worst tables
 N_BOUNDARIES = 4  # best, worst and spread each
-SMALL_RES = 60
 METRIC_NAMES = {  # --metric: what ranks the best and the worst members
     "final_loss": ("final_data_loss", "final data loss", True),  # never the penalty's strength
     "final_train_acc": ("final_train_acc", "final train accuracy", False),

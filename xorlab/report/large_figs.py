@@ -11,11 +11,10 @@ import pandas as pd
 
 from .. import plots
 from ..store import SweepStore, data_key
-from .figs import DIVERGE_COLOR, WIDTH, boundary_thumbnail, fmt_acc
+from .figs import DIVERGE_COLOR, SMALL_RES, WIDTH, boundary_thumbnail, fmt_acc
 from .large import (
     FAIL_COLOR,
     OK_COLOR,
-    SMALL_RES,
     SUCCESS_ACC,
     LargeSweepView,
     _num,

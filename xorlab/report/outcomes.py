@@ -17,6 +17,7 @@ from .. import plots
 from .figs import (
     BLOWUP_COLOR,
     DIVERGE_COLOR,
+    SMALL_RES,
     STATUS_COLORS,
     WIDTH,
     boundary_thumbnail,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 MAX_BOUNDARIES = 36  # small pictures in the boundary grid
-SMALL_RES = 60  # grid points per side of a small boundary picture
 MAX_DIVERGENCE_ROWS = 40  # points in the divergence view
 ALL_ROWS_UP_TO = 16  # with more points than this, only those where something happened
 
