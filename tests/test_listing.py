@@ -18,7 +18,7 @@ from xorlab.runner import run_config
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import run_sweep
 
-from .sweepstore import drop_entry
+from .conftest import drop_entry
 
 TINY = {"data": {"n": 40}, "model": {"hidden": [3]}, "train": {"steps": 20},
         "plots": {"enabled": False}}  # fmt: skip

@@ -26,7 +26,7 @@ from xorlab.store import SweepStore
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import load_for_resume, run_sweep
 
-from .sweepstore import damage_metrics, drop_entry, edit_entry, set_metrics
+from .conftest import damage_metrics, drop_entry, edit_entry, set_metrics
 
 TINY = {
     "data": {"kind": "xor", "n": 40},

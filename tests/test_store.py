@@ -20,7 +20,7 @@ from xorlab.store import SweepStore, open_sweep, read_metrics
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import run_sweep
 
-from .sweepstore import drop_entry, edit_entry
+from .conftest import drop_entry, edit_entry
 
 runner = CliRunner()
 train_module = importlib.import_module("xorlab.train")  # the package's `train` is the API's
