@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +110,17 @@ def is_sweep_folder(path: Path) -> bool:
 
 def run_info(path: Path) -> RunInfo:
     """A run folder's row; every unreadable file becomes a line in ``problems``."""
-    path = Path(path)
-    info = RunInfo(
-        path=str(path), folder=path.name, kind="run", name=None, started=None, status="unfinished"
-    )
+    return _folder_info(Path(path), "run", "unfinished", _fill_run)
+
+
+def _folder_info(
+    path: Path, kind: str, status: str, fill: Callable[[RunInfo, Path], None]
+) -> RunInfo:
+    """A folder's row, as ``fill`` completes it; whatever ``fill`` raises makes it damaged."""
+    info = RunInfo(path=str(path), folder=path.name, kind=kind, name=None, started=None,
+                   status=status)  # fmt: skip
     try:
-        _fill_run(info, path)
+        fill(info, path)
     except Exception as exc:  # a listing shows a broken folder, never crashes
         info.status = "damaged"
         info.problems.append(f"cannot read: {_first_line(exc)}")
@@ -182,16 +188,7 @@ def _fill_run(info: RunInfo, path: Path) -> None:
 def sweep_info(path: Path) -> RunInfo:
     """A sweep folder's row: member counts from summary.csv (rows it does not show as finished
     are checked in their folders, since summary.csv lags a running or killed sweep)."""
-    path = Path(path)
-    info = RunInfo(
-        path=str(path), folder=path.name, kind="sweep", name=None, started=None, status="partial"
-    )
-    try:
-        _fill_sweep(info, path)
-    except Exception as exc:  # a listing shows a broken folder, never crashes
-        info.status = "damaged"
-        info.problems.append(f"cannot read: {_first_line(exc)}")
-    return info
+    return _folder_info(Path(path), "sweep", "partial", _fill_sweep)
 
 
 def member_infos(sweep_dir: Path) -> list[RunInfo]:
