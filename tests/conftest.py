@@ -29,6 +29,18 @@ train: {steps: 30}
 plots: {enabled: false}
 """
 
+TINY_RAW = {"data": {"n": 40}, "model": {"hidden": [3]}, "train": {"steps": 20},
+            "plots": {"enabled": False}}  # fmt: skip
+
+
+def tiny(**sections: Any) -> dict[str, Any]:
+    """A small config as a mapping (40 points, 3 hidden, 20 steps, no plots); each keyword
+    updates a section (a mapping) or sets a top-level key."""
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY_RAW.items()}
+    for k, v in sections.items():
+        raw[k] = {**raw.get(k, {}), **v} if isinstance(v, dict) else v
+    return raw
+
 
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:

@@ -18,17 +18,7 @@ from xorlab.runner import run_config
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import run_sweep
 
-from .conftest import drop_entry
-
-TINY = {"data": {"n": 40}, "model": {"hidden": [3]}, "train": {"steps": 20},
-        "plots": {"enabled": False}}  # fmt: skip
-
-
-def tiny(**sections) -> dict:
-    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
-    for k, v in sections.items():
-        raw[k] = {**raw.get(k, {}), **v} if isinstance(v, dict) else v
-    return raw
+from .conftest import drop_entry, tiny
 
 
 @pytest.fixture(scope="module")
