@@ -140,3 +140,13 @@ def test_no_module_is_too_long():
     }
     long = {p: n for p, n in lengths.items() if n > MAX_LINES and p not in KNOWN_LONG}
     assert long == {}, f"over {MAX_LINES} lines: split them by idea, or name them in KNOWN_LONG"
+
+
+def test_the_readme_names_every_room():
+    """README's Layout gives each module and package under xorlab/ a line of its own."""
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8").split("## Layout", 1)[1]
+    listed = {line.split("`")[1] for line in text.splitlines() if line.startswith("- `")}
+    rooms = {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("__")}
+    rooms |= {f"{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert sorted(rooms - listed) == [] and sorted(listed - rooms - {"configs/", "tests/",
+        "benchmarks/", "docs/"}) == []  # fmt: skip
