@@ -149,15 +149,21 @@ def binned(view: LargeSweepView, key: str) -> Binned:
         order = sorted(distinct, key=float) if numeric else list(dict.fromkeys(col.dropna()))
         where = {v: i for i, v in enumerate(order)}
         codes = np.array([where.get(v, -1) if v == v else -1 for v in col], dtype=int)
+        codes = np.where(_pruned(view), -1, codes)
         return Binned(key, name, [show(_plain(v)) for v in order], codes)
     v = numbers.to_numpy(float)
     lo, hi = np.nanmin(v), np.nanmax(v)
     log = lo > 0 and hi / lo >= 20
     edges = np.geomspace(lo, hi, N_BINS + 1) if log else np.linspace(lo, hi, N_BINS + 1)
     codes = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, N_BINS - 1)
-    codes = np.where(np.isnan(v), -1, codes)
+    codes = np.where(np.isnan(v) | _pruned(view), -1, codes)
     labels = [f"{show(float(a))}–{show(float(b))}" for a, b in zip(edges[:-1], edges[1:])]
     return Binned(key, name, labels, codes, edges)
+
+
+def _pruned(view: LargeSweepView) -> np.ndarray:
+    """Members a search stopped: in no bin, neither succeeded nor failed."""
+    return (view.table["status"] == "pruned").to_numpy()
 
 
 def _plain(v: Any) -> Any:
@@ -293,10 +299,14 @@ def intro(view: LargeSweepView) -> list[str]:
     t = view.table
     n = len(t)
     counts = t["status"].value_counts().to_dict()
-    ok = view.success
+    judged = ~_pruned(view)  # a pruned member was stopped by the search: not a failure
+    ok = view.success  # pruned members are in no bin of binned()
     status = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    text = [f"**{n:,} members** ({status}). **{int(ok.sum()):,} of {n:,} ({ok.mean():.1%}) "
-            f"succeeded**: final train accuracy ≥ {SUCCESS_ACC:g}."]  # fmt: skip
+    n_ok, n_j = int(ok[judged].sum()), int(judged.sum())
+    of = f"{n_ok:,} of {n_j:,} ({n_ok / n_j if n_j else 0.0:.1%})"
+    text = [f"**{n:,} members** ({status}). **{of} succeeded**: final train accuracy ≥ "
+            f"{SUCCESS_ACC:g}" + ("." if judged.all() else ", of the members the search did "
+                                  "not prune.")]  # fmt: skip
     if view.x is not None:
         bx = binned(view, view.x)
         rate, count = rates(ok, bx.codes, len(bx.labels))
@@ -326,6 +336,7 @@ def intro(view: LargeSweepView) -> list[str]:
 
 def large_doc(view: LargeSweepView) -> Doc:
     from .large_figs import bands_figure, boundaries_figure, histogram_figure, success_figure
+    from .search import search_sections
     from .sweep import png
 
     doc = Doc(f"Sweep report: {view.name}", str(view.path.name))
@@ -335,6 +346,7 @@ def large_doc(view: LargeSweepView) -> Doc:
     steps, curves, column = loss_curves(view)
     for text in view.problems[:12]:
         top.note(text)
+    search_sections(doc, view)  # only for a sweep with an adaptive search
 
     fig = success_figure(view)
     sec = doc.section("Success rate")

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import XorlabError
+from ..rundir import FINISHED
 from .figs import ValueColors
 from .read import Member, SweepView, show
 
 MAX_FACETS = 6  # panels for a second key
 MAX_SOLO_FACETS = 12  # panels when the sweep has one axis (one panel per value)
-FINISHED = ("completed", "diverged", "stopped_early")
 
 
 @dataclass(frozen=True)

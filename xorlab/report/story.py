@@ -195,8 +195,8 @@ def setup_sentence(view: SweepView, points: list[Point]) -> str:
         text += f", {steps[0]} step{'s' * (steps[0] != 1)} each"
     if trained != n:
         text += f"; **{trained}** of them trained to the end (completed or diverged)"
-    order = ("completed", "diverged", "stopped_early", "failed", "interrupted", "unfinished",
-             "pending", "damaged")  # fmt: skip
+    order = ("completed", "diverged", "stopped_early", "pruned", "failed", "interrupted",
+             "unfinished", "pending", "damaged")  # fmt: skip
     counts = {s: sum(m.run.status == s for m in view.members) for s in order}
     text += ". Status: " + ", ".join(
         f"{c} {STATUS_WORDS.get(s, s)}" for s, c in counts.items() if c

@@ -16,6 +16,7 @@ from .figs import fmt, fmt_acc
 from .outcomes import boundaries_figure, divergence_figure
 from .points import Plan, metric_value, plan
 from .read import SPIKE_RATIO, Member, SweepView, show
+from .search import search_sections
 from .sharpness import sharpness_section
 from .story import span, story
 from .sweep_figs import heatmap_figure, loss_figure
@@ -162,6 +163,7 @@ def sweep_doc(view: SweepView, *, x: str | None, y: str | None, metric: str) -> 
     pl = plan(view, x=x, y=y, metric=metric)
     doc = Doc(f"Sweep report: {view.name}", str(view.path.name))
     intro_section(doc, pl)
+    search_sections(doc, view)  # only for a sweep with an adaptive search
     doc.section(SECTIONS[0]).table(points_table(pl))
     doc.section(SECTIONS[1]).image("loss_curves.png", png(loss_figure(pl)), LOSS_CAPTION)
     sharpness_section(doc, pl)  # only when members logged sharpness
