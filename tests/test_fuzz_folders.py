@@ -266,6 +266,64 @@ def test_resume_of_a_damaged_sweep(made, data):
         copy.close()
 
 
+def cut(path: Path, keep: str) -> bytes:
+    """Truncate ``path`` to nothing, half its bytes or three; returns its bytes before."""
+    before = path.read_bytes()
+    path.write_bytes(before[: {"empty": 0, "half": len(before) // 2, "3 bytes": 3}[keep]])
+    return before
+
+
+@pytest.mark.parametrize("keep", ["empty", "half", "3 bytes"])
+@pytest.mark.parametrize("also", ["nothing", "records gone"])
+def test_resume_rewrites_a_damaged_data_file(made, keep, also):
+    """Found by test_resume_of_a_damaged_sweep: a truncated data/*.npz (and a truncated weights
+    file, below) made `sweep --resume` an internal error (EOFError, BadZipFile). A data set is a
+    pure function of its config, so the resume writes it again, the same bytes; the damaged file
+    goes to attempts/, as everything a resume replaces does."""
+    copy = Copy(made)
+    try:
+        folder = copy.path("sweep")
+        (data,) = (folder / "data").glob("*.npz")
+        good = cut(data, keep)
+        damaged = data.read_bytes()
+        if also == "records gone":  # the members run again
+            shutil.rmtree(folder / "records")
+        res = invoke("sweep", "--resume", folder, "-j", "1", "-q")
+        assert (res.exit_code, res.stdout) == (0, f"{folder}\n"), res.output
+        assert data.read_bytes() == good
+        assert (folder / "attempts" / "data" / data.name).read_bytes() == damaged
+        again = invoke("sweep", "--resume", folder, "-j", "1", "--dry-run")
+        assert "0 of 2 members left" in again.stdout, again.output
+        res = invoke("export", folder, "1", "--to", copy.root / "one")
+        assert res.exit_code == 0, res.output
+    finally:
+        copy.close()
+
+
+@pytest.mark.parametrize("keep", ["empty", "half", "3 bytes"])
+@pytest.mark.parametrize("part", ["weights", "metrics"])
+def test_resume_runs_again_the_members_of_a_damaged_part(made, keep, part):
+    """A part whose weights or metrics cannot be read holds no usable result: its members run
+    again (training is deterministic: the same values), its record and files go to attempts/."""
+    copy = Copy(made)
+    try:
+        folder = copy.path("sweep")
+        (record,) = (folder / "records").glob("*.json")
+        before = pd.read_parquet(folder / "metrics")
+        (damaged,) = (folder / part).glob("*")
+        cut(damaged, keep)
+        res = invoke("sweep", "--resume", folder, "-j", "1", "-q")
+        assert (res.exit_code, res.stdout) == (0, f"{folder}\n"), res.output
+        assert not damaged.exists() and not record.exists()
+        assert (folder / "attempts" / part / damaged.name).is_file()
+        assert (folder / "attempts" / "records" / record.name).is_file()
+        after = pd.read_parquet(folder / "metrics")
+        pd.testing.assert_frame_equal(after, before)
+        assert list(pd.read_csv(folder / "summary.csv")["status"]) == ["completed"] * 2
+    finally:
+        copy.close()
+
+
 def test_a_folder_named_with_escape_sequences_is_shown_escaped(made):
     """Found by test_runs_of_a_damaged_runs_folder: `runs` printed a folder's name raw, so a
     name could recolour or retitle the terminal."""

@@ -7,6 +7,7 @@ import datetime
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -102,6 +103,7 @@ def lines_of(res) -> list[str]:
 
 def test_watch_once_on_a_finished_sweep_without_progress_json(tmp_path):
     folder = run_sweep_cli(tmp_path)
+    (folder / "progress.json").unlink()  # as a sweep from before progress.json has it
     res = runner.invoke(app, ["watch", str(folder), "--once"])
     assert res.exit_code == 0, res.output
     out = lines_of(res)
@@ -208,3 +210,131 @@ def test_watch_bad_folders_exit_2_one_line(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
         assert str(path) in lines[0] and "Traceback" not in res.output
         assert (sorted(os.listdir(path)) if path.exists() else None) == before
+
+
+# --- the driver writes progress.json ------------------------------------------------------------
+
+
+def test_a_finished_sweep_has_progress_json_and_watch_shows_it(tmp_path):
+    from xorlab.store import SweepStore
+    from xorlab.sweeprun import load_for_resume
+
+    folder = run_sweep_cli(tmp_path)  # 2 lr x 2 seeds, 20 steps each
+    doc = json.loads((folder / "progress.json").read_text())
+    assert doc["finished"] is True and doc["format"] == 1 and doc["members"] == 4
+    assert doc["counts"] == {"completed": 4}
+    assert doc["network_steps"] == {"done": 80, "planned": 80, "at_start": 0}  # 4 x 20 steps
+    assert doc["stage"] is None and doc["ranked_by"] == ["final_data_loss"]
+    started = datetime.datetime.fromisoformat(doc["started_at"])
+    assert started <= datetime.datetime.fromisoformat(doc["updated_at"])
+    # the same document as the driver's rows give, but for the times
+    sweep = load_for_resume(folder)
+    rows = sweep_rows(sweep.members, SweepStore(folder).entries())
+    again = progress_doc(rows, started_at=doc["started_at"], updated_at=doc["updated_at"],
+                         finished=True)  # fmt: skip
+    again["network_steps"]["at_start"] = 0
+    assert doc == again
+    assert [b["label"] for b in doc["best"]] == [sweep.members[b["index"]].label
+                                                 for b in doc["best"]]  # fmt: skip
+    res = runner.invoke(app, ["watch", str(folder), "--once"])
+    assert res.exit_code == 0, res.output
+    out = lines_of(res)
+    assert out[0].startswith("sweep s  finished  elapsed ") and "from" not in out[0], out[0]
+    assert out[1] == "4 members: 4 completed"
+    assert out[2].endswith("80 of 80 network-steps (100.0%)")
+    assert out[3].startswith("best 4 by data loss")
+    assert [line.split("│")[2].strip() for line in out if line.startswith("│")] == [
+        str(b["index"]) for b in doc["best"]]  # fmt: skip
+    # a resume with nothing to run leaves the folder be: no progress.json written
+    (folder / "progress.json").unlink()
+    res = runner.invoke(app, ["sweep", "--resume", str(folder), "-q", "-j", "1"])
+    assert res.exit_code == 0, res.output
+    assert not (folder / "progress.json").exists()
+
+
+def test_progress_json_after_ctrl_c_and_after_the_resume(tmp_path):
+    """Ctrl-C: the last write says the driver ended, its counts that members are left; watch
+    calls it stopped. The resume's document counts what was done before it apart (the ETA)."""
+    from xorlab.sweep import load_sweep
+    from xorlab.sweeprun import run_sweep
+
+    write(tmp_path, "data: {n: 40}\ntrain: {steps: 20}\nplots: {enabled: false}\n", "base.yaml")
+    s = write(tmp_path, "base: base.yaml\ngrid: {model.hidden: [[2], [3]]}\n", "s.yaml")
+    sweep = load_sweep(s)  # two shapes: two training groups, one after the other
+
+    def stop(p):
+        if p.done:
+            raise KeyboardInterrupt
+
+    out = run_sweep(sweep, tmp_path / "runs", on_event=stop)
+    assert out.interrupted
+    doc = json.loads((out.folder / "progress.json").read_text())
+    assert (doc["finished"], doc["counts"]) == (True, {"pending": 1, "completed": 1})
+    assert doc["network_steps"] == {"done": 20, "planned": 40, "at_start": 0}
+    view = load_view(out.folder)
+    assert (view.state, view.quiet_s, view.eta_s) == ("stopped", None, None)
+    res = runner.invoke(app, ["watch", str(out.folder), "--once"])
+    assert res.exit_code == 0, res.output
+    assert lines_of(res)[0].endswith("(ended unfinished)"), res.output
+
+    run_sweep(load_sweep(s), tmp_path / "runs", resume_dir=out.folder)
+    doc = json.loads((out.folder / "progress.json").read_text())
+    assert (doc["finished"], doc["counts"]) == (True, {"completed": 2})
+    assert doc["network_steps"] == {"done": 40, "planned": 40, "at_start": 20}
+    assert load_view(out.folder).state == "finished"
+
+
+def test_watch_eta_counts_only_this_drivers_pace(tmp_path):
+    rows = [row(i, "completed", 0.1, steps_done=100) for i in range(3)] + [row(3, "running")]
+    doc = progress_doc(rows, started_at="2025-01-01T12:00:00+00:00",
+                       updated_at="2025-01-01T12:00:30+00:00")  # fmt: skip
+    doc["network_steps"]["at_start"] = 200  # two members were done before a resume
+    write_progress(tmp_path, doc)
+    view = load_view(tmp_path, now=1735732800.0 + 40)  # 40 s in: one member (100 steps) done
+    assert (view.state, view.elapsed_s, view.eta_s) == ("running", 40.0, 40.0 * 100 / 100)
+
+
+def test_the_progress_writer_throttles_and_keeps_the_file_fresh(tmp_path):
+    from types import SimpleNamespace
+
+    from xorlab.progress import ProgressWriter
+
+    cfg = SimpleNamespace(train=SimpleNamespace(steps=10))
+    members = [
+        SimpleNamespace(
+            index=i,
+            label=f"00{i}-lr={i}",
+            seed=0,
+            variant=None,
+            varied={"optim.lr": float(i)},
+            config=cfg,
+        )
+        for i in range(2)
+    ]
+    writer = ProgressWriter(tmp_path, members, "2025-01-01T12:00:00+00:00", every_s=0.2)
+
+    def read():
+        return json.loads((tmp_path / "progress.json").read_text())
+
+    entries: dict[int, dict] = {}
+    assert writer.maybe(entries, [0, 1]) is True  # the first call writes at once
+    assert read()["counts"] == {"running": 2}
+    entries[0] = {"status": "completed", "steps_done": 10, "final": {"loss": 0.1},
+                  "final_data_loss": 0.1}  # fmt: skip
+    assert writer.maybe(entries, [1]) is False  # not due: noted, not written
+    assert read()["counts"] == {"running": 2}
+    deadline = time.monotonic() + 5
+    while read()["counts"] != {"running": 1, "completed": 1} and time.monotonic() < deadline:
+        time.sleep(0.02)  # the writer's thread writes the noted state when it is due
+    assert read()["counts"] == {"running": 1, "completed": 1}
+    assert read()["network_steps"] == {"done": 10, "planned": 20, "at_start": 0}
+    writes = writer.writes
+    time.sleep(0.5)
+    assert writer.writes > writes  # while nothing happens, the file is still rewritten
+    entries[1] = {"status": "diverged", "steps_done": 4, "diverged_at": 4, "final": {}}
+    doc = writer.final(entries, stage={"kind": "halving", "step": 4, "round": 0})
+    assert read() == doc and doc["finished"] is True
+    assert doc["counts"] == {"completed": 1, "diverged": 1} and doc["stage"]["step"] == 4
+    writes = writer.writes
+    time.sleep(0.3)
+    assert writer.writes == writes  # the final write is the last

@@ -30,6 +30,7 @@ import json
 import os
 import secrets
 import sys
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -67,6 +68,8 @@ INT_COLUMNS = ("step", "epoch", "clipped")  # a run's integer metrics (int64)
 NULLABLE_INT_COLUMNS = ("sharpness_iters",)  # integers, empty on some rows (pandas Int64)
 # every other metric is float64
 Params = dict[str, np.ndarray]
+# what reading a damaged .npz (or Parquet footer) raises: empty -> EOFError, cut -> BadZipFile
+NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 
 
 # --- keys and columns ---------------------------------------------------------------------------
@@ -272,10 +275,17 @@ class SweepStore:
         return f"{first:06d}-{secrets.token_hex(3)}"
 
     def write_data(self, key: str, data: Dataset) -> None:
-        """data/<key>.npz, unless it is there already."""
+        """data/<key>.npz, unless it is there already. One that cannot be read (cut short,
+        overwritten) goes to attempts/ and is written again: a data set is a pure function of
+        its config, so this gives the bytes the sweep wrote first."""
         path = self.path / DATA / f"{key}.npz"
         if path.exists():
-            return
+            try:
+                if {"X_train", "y_train", "X_test", "y_test"} <= set(_npz(path)):
+                    return
+            except NPZ_ERRORS:
+                pass
+            self._set_aside(path)
         path.parent.mkdir(exist_ok=True)
         arrays = {"X_train": data.X_train, "y_train": data.y_train, "X_test": data.X_test,
                   "y_test": data.y_test}  # fmt: skip
@@ -427,6 +437,8 @@ class SweepStore:
                     and e.get("status") in FINISHED}  # fmt: skip
             part = str(doc.get("part"))
             rows = self._part_members(part) if doc.get("stored") else set()
+            if rows is None:  # its files cannot be read: no result to keep, its members run again
+                done, rows = {}, set()
             if len(done) == len(members) and rows <= {int(k) for k in done}:
                 kept_parts.add(part)
                 continue
@@ -449,13 +461,17 @@ class SweepStore:
         _part_table.cache_clear()
         return moved
 
-    def _part_members(self, part: str) -> set[int]:
-        """The members whose weights (and so rows) a part holds."""
+    def _part_members(self, part: str) -> set[int] | None:
+        """The members whose weights (and so rows) a part holds; None when its weights or its
+        metrics' footer cannot be read (missing, cut short, overwritten)."""
+        import pyarrow.parquet as pq
+
         try:
+            pq.read_metadata(self.path / METRICS / f"{part}.parquet")
             with np.load(self.path / WEIGHTS / f"{part}.npz", allow_pickle=False) as z:
                 return {int(i) for i in z["members"]}
-        except (OSError, ValueError, KeyError):
-            return set()
+        except (*NPZ_ERRORS, KeyError):
+            return None
 
     def _keep_rows(self, part: str, keep: set[int]) -> list[Path]:
         """Rewrite a part's files with only ``keep``'s rows and weights (originals set aside)."""

@@ -38,6 +38,7 @@ from .executors import (
 )
 from .population import group_configs
 from .proc import Terminated
+from .progress import ProgressWriter, now_iso
 from .rundir import (
     FINISHED,
     SweepFolder,
@@ -263,7 +264,7 @@ def run_sweep(
             if folder.set_aside(m.label) is not None:
                 folders.discard(m.label)
             todo.append(m.index)
-    queue.columns = tuple(_store_data(sweep, store, todo))
+    queue.columns = tuple(_store_data(sweep, store))
     queue.eager = plot_sample(todo, len(sweep.members))
     for group in training_groups(sweep, todo, by_cost=parallel):
         queue.add(group)
@@ -281,8 +282,12 @@ def run_sweep(
     interrupted = False
     ran: list[int] = []
     driver = _Driver(sweep, folder, store, folders, progress, ran)
+    # progress.json, for `xorlab watch`; a resume with nothing left to do leaves the folder be
+    writer = ProgressWriter(folder.path, sweep.members, now_iso()) if queue else None
     notify()
     try:
+        if writer is not None:
+            writer.maybe(entries, pool.running())
         for event in pool.run():
             driver.handle(event)
             now = time.monotonic()
@@ -290,6 +295,8 @@ def run_sweep(
                 _write_summary(folder, summary_frame(sweep, entries, folders))
                 cost = time.monotonic() - now
                 next_summary = now + max(SUMMARY_EVERY_S, cost / SUMMARY_SHARE)
+            if writer is not None:
+                writer.maybe(entries, pool.running())
             notify()
     except KeyboardInterrupt as exc:
         interrupted = True
@@ -301,17 +308,21 @@ def run_sweep(
                                {i: no_result("interrupted", how) for i in running})  # fmt: skip
     finally:
         pool.close()
+        if writer is not None:
+            writer.close()  # an error: no final write (the file goes stale, as after a crash)
     summary = summary_frame(sweep, entries, folders)
     _write_summary(folder, summary)
+    if writer is not None:
+        writer.final(entries)
     return SweepOutcome(folder.path, sweep, summary, interrupted=interrupted, ran=ran)
 
 
-def _store_data(sweep: Sweep, store: SweepStore, todo: list[int]) -> list[str]:
-    """Write each distinct data set of the members to run into data/ (once); return the sweep's
-    metrics columns (every member's, in a run's order), which every part carries."""
+def _store_data(sweep: Sweep, store: SweepStore) -> list[str]:
+    """Write each distinct data set of the sweep into data/ (once; on a resume, again where the
+    file is missing or damaged: finished members need theirs too); return the sweep's metrics
+    columns (every member's, in a run's order), which every part carries."""
     from .train import build_data
 
-    wanted = set(todo)
     has_test: dict[str, bool] = {}
     columns: dict[tuple, list[str]] = {}
     for m in sweep.members:
@@ -320,8 +331,7 @@ def _store_data(sweep: Sweep, store: SweepStore, todo: list[int]) -> list[str]:
         if key not in has_test:
             data = build_data(cfg)
             has_test[key] = data.n_test > 0
-            if any(data_key(sweep.members[i].config) == key for i in wanted):
-                store.write_data(key, data)
+            store.write_data(key, data)
         shape = (repr(cfg.model), repr(cfg.telemetry), has_test[key])  # what sets the columns
         if shape not in columns:
             columns[shape] = member_columns(cfg, has_test[key])

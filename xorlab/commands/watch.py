@@ -29,6 +29,7 @@ from ..errors import XorlabError
 
 RUNG_ROWS = 8  # decision steps shown (the latest)
 STALE_S = 60.0  # a progress.json not rewritten for this long: the driver is gone (a crash, kill)
+UNDONE = ("pending", "running", "interrupted")  # a sweep with these has more to do (resume)
 STAMP = re.compile(r"^\d{8}-\d{6}-(.+)-[0-9a-f]{6}$")
 
 
@@ -50,8 +51,9 @@ class View:
     doc: dict[str, Any]  # progress.json's content (built from summary.csv when there is none)
     elapsed_s: float | None
     eta_s: float | None
-    state: str  # running | finished | stopped (progress.json stale) | unfinished (summary.csv)
-    quiet_s: float | None  # stopped: seconds since progress.json's last update
+    state: str  # running | finished | unfinished (summary.csv) | stopped (progress.json stale,
+    # or the driver ended with members not finished: a Ctrl-C)
+    quiet_s: float | None  # stopped and stale: seconds since progress.json's last update
     stages: list[Stage]  # from events.csv, oldest first (at most RUNG_ROWS)
     n_stages: int  # all decision steps in events.csv
     search: str | None  # halving | hyperband | pbt (from progress.json or events.csv)
@@ -192,7 +194,10 @@ def load_view(folder: Path, now: float | None = None) -> View:
     started, updated = _parse_time(doc.get("started_at")), _parse_time(doc.get("updated_at"))
     finished = bool(doc.get("finished"))
     quiet = None if updated is None else now - updated
-    if finished:
+    counts = doc.get("counts")
+    if finished and isinstance(counts, dict) and any(counts.get(s) for s in UNDONE):
+        state, quiet = "stopped", None  # the driver ended before every member finished (Ctrl-C)
+    elif finished:
         state = "finished"
     elif source != FILE:
         state = "unfinished"
@@ -204,9 +209,10 @@ def load_view(folder: Path, now: float | None = None) -> View:
     elapsed = None if started is None or end_t is None else max(0.0, end_t - started)
     steps = doc.get("network_steps") or {}
     done, planned = steps.get("done") or 0, steps.get("planned") or 0
+    at_start = steps.get("at_start") or 0  # done before this driver began: not its pace
     eta = None
-    if state == "running" and elapsed is not None and 0 < done < planned:
-        eta = elapsed * (planned - done) / done
+    if state == "running" and elapsed is not None and at_start < done < planned:
+        eta = elapsed * (planned - done) / (done - at_start)
     return View(name, source, doc, elapsed, eta, state, quiet, stages, n_stages, search)
 
 
@@ -253,7 +259,9 @@ def render(view: View) -> RenderableType:
     if view.state == "running":
         head.append(f"  ETA {_duration(view.eta_s)}")
     if view.state == "stopped":
-        head.append(f"  (no update for {_duration(view.quiet_s)})", style="yellow")
+        why = "ended unfinished" if view.quiet_s is None else (
+            f"no update for {_duration(view.quiet_s)}")  # fmt: skip
+        head.append(f"  ({why})", style="yellow")
     if view.source != "progress.json":
         head.append(f"  (from {view.source})", style="dim")
     counts = Text(f"{n} member{'s' * (n != 1)}: ")
