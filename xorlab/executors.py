@@ -25,7 +25,6 @@ future.
 
 from __future__ import annotations
 
-import copy
 import multiprocessing as mp
 import os
 import signal
@@ -250,7 +249,9 @@ def train_segment(task: SegmentTask) -> list[Reply]:
     try:
         fresh = [start([cfg])[0] if net is None else None for _, cfg, net in task.members]
         # a worker gets a copy (pickled); in this process the driver's own objects stay as they were
-        nets: list[Net] = [f if f is not None else copy.deepcopy(net)  # type: ignore[misc]
+        # in the driver's process (Serial) its objects must stay as they were: a group that raises
+        # is trained again member by member from them
+        nets: list[Net] = [f if f is not None else net if _IN_WORKER else net.clone()  # type: ignore[misc,union-attr]
                            for f, (_, _, net) in zip(fresh, task.members)]  # fmt: skip
         if task.end is None:
             advance(nets, task.stop)
@@ -435,8 +436,13 @@ class TaskQueue:
         return event
 
 
+_IN_WORKER = False  # set in worker processes: a task arrived pickled, a copy of the driver's
+
+
 def _worker_setup() -> None:
     """One BLAS thread per worker, so --jobs N uses N cores, not N x cores; no allocator churn."""
+    global _IN_WORKER
+    _IN_WORKER = True
     keep_freed_memory()
     pin_blas(1)
 

@@ -216,6 +216,23 @@ class Net:
     def running(self) -> bool:
         return self.status == "running"
 
+    def clone(self) -> Net:
+        """A copy whose training leaves this one as it is (the config is shared: configs are
+        never changed in place; logged rows and frames are never changed once made)."""
+        rs = np.random.RandomState()
+        rs.set_state(self.rs.get_state())
+        return replace(
+            self,
+            params={k: v.copy() for k, v in self.params.items()},
+            state={s: {k: v.copy() for k, v in d.items()} for s, d in self.state.items()},
+            rs=rs,
+            order=None if self.order is None else self.order.copy(),
+            plateau=copy.copy(self.plateau),
+            stopper=copy.copy(self.stopper),
+            frames=list(self.frames),
+            rows=list(self.rows),
+        )
+
     def copy_from(self, donor: Net, config: Config) -> None:
         """Take ``donor``'s whole training state (parameters, optimizer state, data order, step,
         state machines) and train on as ``config`` (the donor's mutable keys, perturbed)."""

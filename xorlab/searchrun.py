@@ -304,13 +304,17 @@ class _SearchRun:
         table = pd.DataFrame(rows)
         ev = S.decide(self.plan, step, table)  # type: ignore[arg-type]
         # copiers are the bottom ranks and donors the top: no donor changes during a round
-        donors = {int(r.member): held[int(r.parent)] for r in ev.itertuples()
-                  if r.action == "exploited"}  # fmt: skip
+        moves: dict[int, dict[str, float]] = {}
+        donors: dict[int, Net] = {}
+        cols = (ev[c].tolist() for c in ("member", "action", "parent", "key", "new"))
+        for member, action, parent, key, value in zip(*cols):
+            if action == "exploited":
+                donors[int(member)] = held[int(parent)]
+            elif action == "perturbed":
+                moves.setdefault(int(member), {})[str(key)] = float(value)
         for m, donor in donors.items():
-            new = {str(r.key): float(r.new) for r in ev.itertuples()
-                   if r.action == "perturbed" and int(r.member) == m}  # fmt: skip
-            cfg = with_keys(held[m].config, {**{k: _get(donor.config, k) for k in dists}, **new})
-            held[m].copy_from(donor, cfg)
+            keys = {k: _get(donor.config, k) for k in dists}
+            held[m].copy_from(donor, with_keys(held[m].config, {**keys, **moves.get(m, {})}))
         return ev
 
     # --- what is written ------------------------------------------------------------------------

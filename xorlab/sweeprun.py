@@ -29,6 +29,7 @@ from .executors import (
     Failed,
     LocalPool,
     Member,
+    Paused,
     RenderTask,
     Serial,
     Started,
@@ -75,6 +76,7 @@ class SweepOutcome:
     summary: pd.DataFrame
     interrupted: bool = False
     ran: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # lines for the terminal ("warning: ...")
 
     @property
     def n_failed(self) -> int:
@@ -373,6 +375,8 @@ class _Driver:
             return
         if isinstance(event, Started):
             progress.running += 1
+            return
+        if isinstance(event, Paused):  # a search member between two decisions: the search's
             return
         progress.running -= 1
         progress.done += 1

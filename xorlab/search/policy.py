@@ -84,12 +84,14 @@ def rung_events(plan: Plan, step: int, table: pd.DataFrame) -> list[dict[str, An
         where = ("" if b.index is None else f"bracket {b.index}, ") + f"rung {k} (step {step})"
         t = ranked(table[table["member"].isin(b.members)], plan.mode)
         n = len(t)
-        keep = t["rank"].le(-(-n // plan.eta)) & ~t["out"]
-        n_keep = int(keep.sum())
-        cutoff = float(t["value"][keep].iloc[-1]) if n_keep else math.nan
+        kept = t["rank"].le(-(-n // plan.eta)) & ~t["out"]
+        n_keep = int(kept.sum())
+        cutoff = float(t["value"][kept].iloc[-1]) if n_keep else math.nan
+        members, values = t["member"].tolist(), t["value"].tolist()
+        ranks, outs, keep = t["rank"].tolist(), t["out"].tolist(), kept.tolist()
         for i in range(n):
-            v, rank, out = float(t["value"].iloc[i]), int(t["rank"].iloc[i]), bool(t["out"].iloc[i])
-            action = "promoted" if keep.iloc[i] else "pruned"
+            v, rank, out = float(values[i]), int(ranks[i]), bool(outs[i])
+            action = "promoted" if keep[i] else "pruned"
             if out:
                 why = f"diverged ({plan.metric} {_g(v)})"
             elif v == cutoff:
@@ -104,7 +106,7 @@ def rung_events(plan: Plan, step: int, table: pd.DataFrame) -> list[dict[str, An
                     "step": step,
                     "round": k,
                     "bracket": b.index,
-                    "member": int(t["member"].iloc[i]),
+                    "member": int(members[i]),
                     "action": action,
                     "value": v,
                     "rank": rank,
@@ -134,19 +136,21 @@ def pbt_events(plan: Plan, step: int, table: pd.DataFrame) -> list[dict[str, Any
     q = pbt_count(K, plan.quantile)
     if q == 0:
         return []
-    top = t.iloc[:q]
-    cutoff = float(t["value"].iloc[K - q - 1])
+    top = t.iloc[:q].to_dict("records")  # plain lists and dicts: no pandas per row
+    members, values = t["member"].tolist(), t["value"].tolist()
+    ranks, outs = t["rank"].tolist(), t["out"].tolist()
+    cutoff = float(values[K - q - 1])
     better = "<" if plan.mode == "min" else ">"
     worse = ">" if plan.mode == "min" else "<"
     where = f"round {i_round} (step {step})"
     rows: list[dict[str, Any]] = []
     for i in range(K - q, K):
-        m, v, rank = int(t["member"].iloc[i]), float(t["value"].iloc[i]), int(t["rank"].iloc[i])
+        m, v, rank = int(members[i]), float(values[i]), int(ranks[i])
         rng = np.random.default_rng([plan.seed, m, i_round])
         d = int(rng.integers(q))
-        donor = top.iloc[d]
+        donor = top[d]
         dm = int(donor["member"])
-        if t["out"].iloc[i]:
+        if outs[i]:
             why = f"{plan.metric} {_g(v)} ranks last"
         elif v == cutoff:
             why = f"{plan.metric} {_g(v)} = cutoff {_g(cutoff)}, a tie that goes to the lower index"
