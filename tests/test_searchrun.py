@@ -284,3 +284,41 @@ def test_runs_and_diagnose_understand_a_pruned_member(tmp_path):
     assert info["search"] == ev.loc[ev["member"] == 0, "reason"].tolist()
     assert info["search"][-1].startswith("pruned at rung")
     assert info["sharpness"]["source"] == "replayed"  # the member's config trains as far as it went
+
+
+EDGY = BASE.replace("train: {steps: 120}", "train: {steps: 120, diverge_above: 0.2563, "
+                    "early_stopping: {metric: loss, patience: 10, min_delta: 0.0002}}")  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["halving", "hyperband"])
+def test_members_that_diverge_or_stop_early_are_decided_as_on_full_curves(tmp_path, kind):
+    full = run(_sweep(tmp_path / "full", None, base=EDGY), tmp_path / "full" / "runs")
+    statuses = full.summary["status"].value_counts().to_dict()
+    assert statuses.get("diverged", 0) >= 2 and statuses.get("stopped_early", 0) >= 1, statuses
+    metrics = read_metrics(full.folder)
+    pairs = zip(full.summary["index"], full.summary["diverged_at"])
+    diverged_at = {int(i): int(d) for i, d in pairs if not pd.isna(d)}
+    out = run(_sweep(tmp_path / "s", f"{{kind: {kind}, eta: 3, min_steps: 4}}", base=EDGY),
+              tmp_path / "s" / "runs")  # fmt: skip
+    plan = S.make_plan(out.sweep.search, 27, 120)
+    last_row = metrics.groupby("member")["step"].max()
+    early = full.summary.loc[full.summary["status"] == "stopped_early", "index"]
+    stopped_at = {int(i): int(last_row[i]) for i in early}  # stopped at row s: rows 0..s
+    replayed = S.replay(plan, metrics[["member", "step", "data_loss"]], diverged_at=diverged_at,
+                        stopped_at=stopped_at)  # fmt: skip
+    assert (out.folder / "events.csv").read_text() == S.events_text(replayed)
+    summary = out.summary.set_index("index")
+    ev = S.read_events((out.folder / "events.csv").read_text())
+    for i, status in full.summary.set_index("index")["status"].items():
+        end = diverged_at.get(i, stopped_at.get(i))
+        pruned_at = ev.loc[(ev["member"] == i) & (ev["action"] == "pruned"), "step"]
+        if end is not None and (pruned_at.empty or end < int(pruned_at.iloc[0])):
+            assert summary.loc[i, "status"] == status, i  # it ended first: never relabelled
+        if i in stopped_at:  # done, so never ranked after it stopped
+            assert (ev.loc[ev["member"] == i, "step"] <= stopped_at[i]).all(), i
+    mine = read_metrics(out.folder)
+    for i, steps in summary["steps_done"].items():  # bit for bit the full sweep's rows, so far
+        a = mine[mine["member"] == i].reset_index(drop=True)
+        b = metrics[(metrics["member"] == i) & (metrics["step"] <= steps)].reset_index(drop=True)
+        b = b[b["step"] < steps] if summary.loc[i, "status"] == "pruned" else b
+        pd.testing.assert_frame_equal(a, b.reset_index(drop=True), check_exact=True)

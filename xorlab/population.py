@@ -130,7 +130,7 @@ class _Stack:
     ids: np.ndarray  # (K,) indices into the configs
     params: Params  # W (K, fan_in, fan_out), b (K, 1, fan_out)
     state: dict[str, Params]  # optimizer state, shaped like params
-    rss: list[np.random.RandomState]  # each network's RandomState, for its epoch shuffles
+    rss: list[Any]  # each network's RandomState, for its epoch shuffles (None without them)
     spec: nn.NetSpec  # strength: a number or (K,)
     sched: optim.Schedule  # lr, gamma, ...: numbers or (K,)
     ospec: optim.OptimSpec  # momentum, betas, eps: numbers or (K,)
@@ -199,7 +199,7 @@ class Net:
     init: Params  # train()'s shapes
     params: dict[str, np.ndarray]  # W (fan_in, fan_out), b (1, fan_out): rows of a stack
     state: dict[str, dict[str, np.ndarray]]  # optimizer state, shaped like params
-    rs: np.random.RandomState  # after initialization: the epoch shuffles
+    rs: np.random.RandomState | None  # after initialization: the epoch shuffles (None: none)
     order: np.ndarray | None  # this epoch's row order (shuffle), None before the first
     plateau: Any  # ReduceOnPlateau | None
     stopper: Any  # EarlyStopping | None
@@ -219,8 +219,10 @@ class Net:
     def clone(self) -> Net:
         """A copy whose training leaves this one as it is (the config is shared: configs are
         never changed in place; logged rows and frames are never changed once made)."""
-        rs = np.random.RandomState()
-        rs.set_state(self.rs.get_state())
+        rs = None
+        if self.rs is not None:
+            rs = np.random.RandomState()
+            rs.set_state(self.rs.get_state())
         return replace(
             self,
             params={k: v.copy() for k, v in self.params.items()},
@@ -259,7 +261,8 @@ def start(configs: Sequence[Config]) -> list[Net]:
         row = {k: v[0] for k, v in nn.stack_params([init]).items()}
         zeros = optim.init_state(optim_spec(c), nn.stack_params([init]))
         state = {s: {k: v[0] for k, v in d.items()} for s, d in zeros.items()}
-        nets.append(Net(c, init, row, state, rs, None, plateau_of(c), stopper_of(c)))
+        rs_left = rs if c.train.shuffle else None  # used again only for shuffles
+        nets.append(Net(c, init, row, state, rs_left, None, plateau_of(c), stopper_of(c)))
     return nets
 
 

@@ -153,6 +153,8 @@ class _SearchRun:
         self.plan: S.Plan | None = None
         self.events: list[pd.DataFrame] = []
         self.nets: dict[int, Net | None] = {}  # live members (None: not started)
+        self.rows: dict[int, list[np.ndarray]] = {}  # their logged rows, kept here
+        self.values: dict[int, float] = {}  # their metric on their last logged row
         self.next_summary = 0.0
 
     # --- the search ---------------------------------------------------------------------------
@@ -174,23 +176,22 @@ class _SearchRun:
         else:
             live = [i for b in plan.brackets for i in b.members]
         self.nets = dict.fromkeys(sorted(live))
-        prune: list[int] = []  # pruned at the last decision: ended at the next stage
+        ending: list[int] = []  # pruned, or out of the stack, at the last decision
         for step in [*plan.decision_steps(), self.T]:
-            pruned_nets = {i: self.nets.pop(i) for i in prune}
-            outcome = self._stage(step, pruned_nets)
+            outcome = self._stage(step, {i: self.nets.pop(i) for i in ending})
+            for i in [i for i in self.nets if outcome.get(i, (0, 0, None))[2] is None]:
+                del self.nets[i]  # failed, or interrupted: nothing to carry on
             if step >= self.T:
                 break
             if plan.kind == "pbt":
-                for i in [i for i in self.nets if outcome.get(i, ("", 0, 1))[2] is None]:
-                    del self.nets[i]  # failed: out of the population
                 ev = self._pbt_round(step, outcome, dists)
             else:
                 ev = S.decide(plan, step, self._table(outcome))
-                prune = [int(m) for m in ev.loc[ev["action"] == "pruned", "member"]
-                         if outcome[int(m)][2] is not None]  # fmt: skip
-                for i in list(self.nets):
-                    if outcome[i][2] is None and i not in prune:
-                        del self.nets[i]  # finished in the stage (diverged, stopped early, failed)
+                pruned = set(ev.loc[ev["action"] == "pruned", "member"].tolist())
+                # a diverged member waits for its bracket's rung (which prunes it); one that
+                # stopped early is done
+                ending = [i for i, net in self.nets.items() if i in pruned
+                          or (net is not None and net.status == "stopped_early")]  # fmt: skip
             self.events.append(ev)
             atomic_write_text(self.folder.path / EVENTS,
                               S.events_text(pd.concat(self.events, ignore_index=True)))  # fmt: skip
@@ -229,36 +230,44 @@ class _SearchRun:
                 )
         return plan
 
-    def _stage(self, step: int, pruned: dict[int, Net | None]) -> dict[int, tuple]:
-        """Train the live members to ``step`` and end ``pruned`` ones; member -> (status, value,
-        Net or None: finished)."""
+    def _stage(self, step: int, ending: dict[int, Net | None]) -> dict[int, tuple]:
+        """Train the live members to ``step`` and end the ``ending`` ones where they are (a
+        running one as ``pruned``); member -> (status, value, Net, or None once finished).
+
+        Between decisions a member's logged rows stay here (``self.rows``): a state travels
+        without them, and only a member that ends takes them along, to be stored."""
         search = self.search
+        final = step >= self.T
         tasks = []
-        keep = frozenset(self.queue.eager or ())
         common: dict[str, Any] = {
             "metric": search.metric,
-            "keep": keep,
+            "keep": frozenset(self.queue.eager or ()),
             "skip": self.stored,
             "columns": self.queue.columns,
-            "hold": search.kind == "pbt",
+            "hold": True,  # a member out of the stack comes back: the decision says what next
         }
-        for members, end in ((self.nets, None), (pruned, "pruned")):
+        for members, end in ((self.nets, None), (ending, "pruned")):
             order = sorted(members)
             configs = [self._config(i, members[i]) for i in order]
+            nets = [self._rows_along(i, members[i], final or end is not None) for i in order]
             groups = group_configs(configs)
             if self.parallel:
                 groups.sort(key=lambda g: -len(g) * _step_cost(configs[g[0]]))
             for g in groups:
-                ms = tuple((order[j], configs[j], members[order[j]]) for j in g)
+                ms = tuple((order[j], configs[j], nets[j]) for j in g)
                 tasks.append(SegmentTask(ms, step, end=end, **common))
         for t in tasks:
             self.queue.add_segment(t)
         outcome: dict[int, tuple] = {}
         for event in self.pool.run():
             if isinstance(event, Paused):
-                outcome[event.index] = ("running" if not event.out else event.net.status,
-                                        event.value, event.net)  # fmt: skip
-                self.nets[event.index] = event.net
+                net, i = event.net, event.index
+                new_rows, net.rows = net.rows, []
+                self.rows.setdefault(i, []).extend(new_rows)
+                value = event.value if new_rows else self.values.get(i, math.nan)
+                self.values[i] = value  # a member out of the stack keeps its last row's value
+                outcome[i] = (net.status, value, net)
+                self.nets[i] = net
                 continue
             if isinstance(event, Done):
                 outcome[event.index] = (event.output.status, event.output.value, None)
@@ -278,14 +287,21 @@ class _SearchRun:
                 self.on_event(self.progress)
         return outcome
 
+    def _rows_along(self, i: int, net: Net | None, ends: bool) -> Net | None:
+        """``net`` to send: with its logged rows when it ends in this stage, else without."""
+        if net is None or not ends:
+            return net
+        net.rows = self.rows.pop(i, [])
+        return net
+
     def _config(self, i: int, net: Net | None) -> Config:
         return self.sweep.members[i].config if net is None else net.config
 
     def _table(self, outcome: dict[int, tuple]) -> pd.DataFrame:
         """The rung's table: the members live at the stage's start, but those that stopped
         early (done, not ranked) or failed; a diverged one is there, to be pruned."""
-        rows = [(i, v, s == "diverged") for i, (s, v, _) in sorted(outcome.items())
-                if i in self.nets and s in ("running", "diverged")]  # fmt: skip
+        rows = [(i, v, s == "diverged") for i, (s, v, n) in sorted(outcome.items())
+                if n is not None and s in ("running", "diverged")]  # fmt: skip
         return pd.DataFrame(rows, columns=["member", "value", "diverged"]).astype(
             {"member": np.int64, "value": np.float64, "diverged": bool}
         )

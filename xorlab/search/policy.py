@@ -220,15 +220,19 @@ def replay(
     metrics: pd.DataFrame,
     *,
     diverged_at: dict[int, int] | None = None,
+    stopped_at: dict[int, int] | None = None,
 ) -> pd.DataFrame:
     """Halving or Hyperband run offline on full curves (a long metrics table: member, step, the
     plan's metric), as the driver runs it between trainings; ``diverged_at`` maps a member to the
-    step whose row showed its divergence. Every member's curve must reach the last rung it can."""
+    step whose row showed its divergence, ``stopped_at`` one that early stopping ended to the row
+    it stopped at: it is done, and no later rung ranks it. Every other member's curve must reach
+    the last rung it can."""
     if plan.kind == "pbt":
         raise ValueError("pbt changes the curves it decides on: it cannot be replayed offline")
     live = {m for b in plan.brackets for m in b.members}
     frames = []
     for step in plan.decision_steps():
+        live -= {m for m, s in (stopped_at or {}).items() if s < step}
         now = metrics[metrics["member"].isin(live)]
         table = values_at(now, step, plan.metric)
         table["diverged"] = [(diverged_at or {}).get(m, step) < step for m in table["member"]]
