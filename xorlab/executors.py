@@ -283,6 +283,7 @@ def train_segment(task: SegmentTask) -> list[Reply]:
         if d:
             trained.append((index, next(it), {**info, "wall_s": net.wall_s}))
         else:
+            net.config = None  # type: ignore[assignment]  # the driver has it: spared the pipe
             paused.append((index, True, Paused(index, net, v, not net.running)))
     return _replies(trained, task.keep, task.columns, skip=task.skip, values=by_index) + paused
 

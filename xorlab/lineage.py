@@ -39,15 +39,17 @@ def is_pbt(events: pd.DataFrame | None) -> bool:
 
 
 def with_keys(cfg: Config, values: dict[str, Any]) -> Config:
-    """``cfg`` with dotted keys set (validated again, as any config is)."""
-    d = cfg.to_dict()
+    """``cfg`` with dotted keys set to values of the kind they hold (a PBT key's new value, a
+    pruned member's steps): copied section by section, not validated again."""
     for dotted, value in values.items():
-        *path, last = dotted.split(".")
-        node = d
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return Config.model_validate(d)
+        cfg = _set(cfg, dotted.split("."), value)
+    return cfg
+
+
+def _set(model: Any, path: list[str], value: Any) -> Any:
+    head, *rest = path
+    new = _set(getattr(model, head), rest, value) if rest else value
+    return model.model_copy(update={head: new})
 
 
 def final_config(cfg: Config, events: pd.DataFrame, member: int) -> Config:

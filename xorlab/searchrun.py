@@ -152,6 +152,7 @@ class _SearchRun:
         self.interrupted = False
         self.plan: S.Plan | None = None
         self.events: list[pd.DataFrame] = []
+        self.events_csv = ",".join(S.EVENT_COLUMNS) + "\n"  # events.csv's text so far
         self.nets: dict[int, Net | None] = {}  # live members (None: not started)
         self.rows: dict[int, list[np.ndarray]] = {}  # their logged rows, kept here
         self.values: dict[int, float] = {}  # their metric on their last logged row
@@ -193,8 +194,9 @@ class _SearchRun:
                 ending = [i for i, net in self.nets.items() if i in pruned
                           or (net is not None and net.status == "stopped_early")]  # fmt: skip
             self.events.append(ev)
-            atomic_write_text(self.folder.path / EVENTS,
-                              S.events_text(pd.concat(self.events, ignore_index=True)))  # fmt: skip
+            # the rows so far, then this decision's (it comes after them in events.csv's order)
+            self.events_csv += S.events_text(ev).split("\n", 1)[1]
+            atomic_write_text(self.folder.path / EVENTS, self.events_csv)
         self.nets.clear()
 
     def _calibrate(self) -> S.Plan:
@@ -256,12 +258,14 @@ class _SearchRun:
             for g in groups:
                 ms = tuple((order[j], configs[j], nets[j]) for j in g)
                 tasks.append(SegmentTask(ms, step, end=end, **common))
+        sent = {i: cfg for t in tasks for i, cfg, _ in t.members}
         for t in tasks:
             self.queue.add_segment(t)
         outcome: dict[int, tuple] = {}
         for event in self.pool.run():
             if isinstance(event, Paused):
                 net, i = event.net, event.index
+                net.config = sent[i]  # a paused state comes back without its config
                 new_rows, net.rows = net.rows, []
                 self.rows.setdefault(i, []).extend(new_rows)
                 value = event.value if new_rows else self.values.get(i, math.nan)
