@@ -322,3 +322,30 @@ def test_members_that_diverge_or_stop_early_are_decided_as_on_full_curves(tmp_pa
         b = metrics[(metrics["member"] == i) & (metrics["step"] <= steps)].reset_index(drop=True)
         b = b[b["step"] < steps] if summary.loc[i, "status"] == "pruned" else b
         pd.testing.assert_frame_equal(a, b.reset_index(drop=True), check_exact=True)
+
+
+def test_progress_json_and_the_sweeps_own_display_show_the_search_stage(tmp_path):
+    import json
+
+    from xorlab.progress import stage_text
+
+    seen = []
+    out = run(_sweep(tmp_path, "{kind: halving, eta: 3, min_steps: 4}"), tmp_path / "runs",
+              on_event=lambda p: seen.append(p.stage))  # fmt: skip
+    assert seen[0] == "halving: rung 0 at step 4"
+    assert "halving: rung 2 at step 36" in seen
+    assert seen[-1] == "halving: after the last rung, to step 120"
+    doc = json.loads((out.folder / "progress.json").read_text())
+    plan = S.make_plan(out.sweep.search, 27, 120)
+    spent = int(out.summary["steps_done"].sum())
+    assert doc["finished"] and doc["counts"] == {"completed": 1, "pruned": 26}
+    assert doc["network_steps"]["planned"] == S.planned_network_steps(plan) == spent
+    assert doc["network_steps"]["done"] == spent
+    assert stage_text(doc["stage"]) == seen[-1]
+    pbt = run(_sweep(tmp_path / "p", PBT), tmp_path / "p" / "runs")
+    doc = json.loads((pbt.folder / "progress.json").read_text())
+    ev = S.read_events((pbt.folder / "events.csv").read_text())
+    last = ev[ev["action"] == "exploited"].groupby("member")["parent"].last()
+    parents = {b["index"]: b["parent"] for b in doc["best"]}
+    assert all(p == (int(last[i]) if i in last else None) for i, p in parents.items())
+    assert stage_text({"kind": "pbt", "step": 400, "round": 3}) == "pbt: round 3 at step 400"

@@ -395,3 +395,23 @@ def summary_rows(text: str, steps: Mapping[str, int] | int | None = None) -> lis
             row["steps_planned"] = steps
         rows.append(row)
     return rows
+
+
+def stage_text(stage: Mapping[str, Any]) -> str:
+    """A search's stage in one line, as ``watch`` and the sweep's own progress display show it:
+    ``halving: rung 1 at step 111``, ``pbt: round 3 at step 400``, or, after the last decision,
+    ``halving: after the last rung, to step 1000``."""
+    kind = stage.get("kind") or "search"
+    what = "round" if kind == "pbt" else "rung"
+    step = _count(stage.get("step"))
+    if stage.get("round") is None:  # the last stage: from the last decision to train.steps
+        text = f"{kind}: after the last {what}, to step {step}"
+    else:
+        text = f"{kind}: {what} {_count(stage.get('round'))} at step {step}"
+    if stage.get("bracket") is not None:
+        text += f", bracket {stage['bracket']}"
+    return text
+
+
+def _count(v: Any) -> str:
+    return "-" if v is None else str(v)

@@ -49,6 +49,7 @@ from .executors import (
 from .lineage import with_keys
 from .population import Net, group_configs
 from .proc import Terminated
+from .progress import ProgressWriter, now_iso, stage_text
 from .rundir import FINISHED, SweepFolder, atomic_write_text, csv_text, no_result
 from .store import SweepStore, read_metrics
 from .sweep import Sweep
@@ -109,8 +110,10 @@ def run_search(
         run.record_unfinished(how)
     finally:
         pool.close()
+        run.writer.close()  # an error: no final write (the file goes stale, as after a crash)
     summary = run.summary()
     _write_summary(folder, summary)
+    run.writer.final(run.entries, (), **run.progress_state())
     return SweepOutcome(folder.path, sweep, summary, interrupted=run.interrupted, ran=run.ran,
                         warnings=run.warnings)  # fmt: skip
 
@@ -157,6 +160,9 @@ class _SearchRun:
         self.rows: dict[int, list[np.ndarray]] = {}  # their logged rows, kept here
         self.values: dict[int, float] = {}  # their metric on their last logged row
         self.next_summary = 0.0
+        self.stage: dict[str, Any] | None = None  # the rung or round being trained to
+        self.parents: dict[int, int] = {}  # PBT: each copier's latest donor
+        self.writer = ProgressWriter(folder.path, sweep.members, now_iso())  # progress.json
 
     # --- the search ---------------------------------------------------------------------------
 
@@ -178,7 +184,12 @@ class _SearchRun:
             live = [i for b in plan.brackets for i in b.members]
         self.nets = dict.fromkeys(sorted(live))
         ending: list[int] = []  # pruned, or out of the stack, at the last decision
-        for step in [*plan.decision_steps(), self.T]:
+        for k, step in enumerate([*plan.decision_steps(), self.T]):
+            if step < self.T:
+                self.stage = {"kind": plan.kind, "step": step, "round": k, "bracket": None}
+            else:
+                self.stage = {"kind": plan.kind, "step": step, "round": None, "bracket": None}
+            self.progress.stage = stage_text(self.stage)
             outcome = self._stage(step, {i: self.nets.pop(i) for i in ending})
             for i in [i for i in self.nets if outcome.get(i, (0, 0, None))[2] is None]:
                 del self.nets[i]  # failed, or interrupted: nothing to carry on
@@ -194,6 +205,8 @@ class _SearchRun:
                 ending = [i for i, net in self.nets.items() if i in pruned
                           or (net is not None and net.status == "stopped_early")]  # fmt: skip
             self.events.append(ev)
+            copies = ev[ev["action"] == "exploited"]
+            self.parents.update(zip(copies["member"].astype(int), copies["parent"].astype(int)))
             # the rows so far, then this decision's (it comes after them in events.csv's order)
             self.events_csv += S.events_text(ev).split("\n", 1)[1]
             atomic_write_text(self.folder.path / EVENTS, self.events_csv)
@@ -287,9 +300,16 @@ class _SearchRun:
                 _write_summary(self.folder, self.summary())
                 cost = time.monotonic() - now
                 self.next_summary = now + max(SUMMARY_EVERY_S, cost / SUMMARY_SHARE)
+            self.writer.maybe(self.entries, self.pool.running(), **self.progress_state())
             if self.on_event is not None:
                 self.on_event(self.progress)
         return outcome
+
+    def progress_state(self) -> dict[str, Any]:
+        """progress.json's search part: the stage, the plan's network-steps, PBT's donors."""
+        plan = self.plan
+        planned = None if plan is None else S.planned_network_steps(plan)
+        return {"stage": self.stage, "planned": planned, "parents": self.parents or None}
 
     def _rows_along(self, i: int, net: Net | None, ends: bool) -> Net | None:
         """``net`` to send: with its logged rows when it ends in this stage, else without."""

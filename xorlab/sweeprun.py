@@ -67,6 +67,7 @@ class Progress:
     diverged: int = 0
     failed: int = 0
     skipped: int = 0  # already finished (resume)
+    stage: str = ""  # an adaptive search's rung or round (progress.stage_text)
 
 
 @dataclass

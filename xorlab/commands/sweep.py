@@ -89,7 +89,7 @@ def sweep_command(
         MofNCompleteColumn(),
         TextColumn(
             "running {task.fields[running]}  diverged {task.fields[diverged]}  "
-            "failed {task.fields[failed]}"
+            "failed {task.fields[failed]}{task.fields[stage]}"
         ),  # fmt: skip
         TimeElapsedColumn(),
         TimeRemainingColumn(),
@@ -97,11 +97,13 @@ def sweep_command(
         disable=not show,
         transient=True,
     )
-    task = progress.add_task(sweep.name, total=len(sweep.members), running=0, diverged=0, failed=0)
+    task = progress.add_task(sweep.name, total=len(sweep.members), running=0, diverged=0, failed=0,
+                             stage="")  # fmt: skip
 
     def on_event(p: Any) -> None:
+        stage = f"  {p.stage}" if p.stage else ""  # a search's rung or round, as watch says it
         progress.update(task, completed=p.done, running=p.running, diverged=p.diverged,
-                        failed=p.failed)  # fmt: skip
+                        failed=p.failed, stage=stage)  # fmt: skip
 
     def on_start(folder: Path) -> None:
         note_folder(folder)  # an internal error's traceback goes here

@@ -292,12 +292,9 @@ def _stage_line(view: View) -> Text | None:
         last = view.stages[-1]
         stage = {"kind": view.search, "step": last.step, "round": last.round,
                  "bracket": last.bracket}  # fmt: skip
-    kind = stage.get("kind") or view.search or "search"
-    what = "round" if kind == "pbt" else "rung"
-    text = f"{kind}: {what} {_num(stage.get('round'))} at step {_num(stage.get('step'))}"
-    if stage.get("bracket") is not None:
-        text += f", bracket {stage['bracket']}"
-    return Text(text)
+    from ..progress import stage_text
+
+    return Text(stage_text({**stage, "kind": stage.get("kind") or view.search or "search"}))
 
 
 def _stages_table(view: View) -> Table:
