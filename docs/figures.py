@@ -1,7 +1,8 @@
 """Regenerate the README's sweep figures: `make docs-figures`.
 
-Runs configs/sweeps/seed_study.yaml (no per-run plots) and configs/sweeps/seed_census.yaml (5,000
-members, about 3 minutes on 2 cores) into a temporary folder, writes their reports, and copies the
+Runs configs/sweeps/seed_study.yaml (no per-run plots), configs/sweeps/seed_census.yaml (5,000
+members, about 3 minutes on 2 cores) and the three adaptive-search examples (halving, pbt,
+halving_auto: seconds each) into a temporary folder, writes their reports, and copies the
 key figures, scaled down, into docs/.
 """
 
@@ -19,6 +20,9 @@ REPO = DOCS.parent
 FIGURES = {  # sweep file -> the report's figures to copy (as docs/<prefix>_<name>)
     "seed_study": ("loss_curves.png", "boundaries.png", "divergence.png"),
     "seed_census": ("success.png", "final_loss_hist.png"),
+    "halving": ("search_curves.png",),
+    "pbt": ("pbt_schedule.png",),
+    "halving_auto": ("calibration.png",),
 }
 WIDTH = 1000  # pixels; small enough for the repository, sharp enough for the README
 

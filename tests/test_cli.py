@@ -664,7 +664,7 @@ def test_readme_commands_run(tmp_path, monkeypatch):
             args.append("--no-plots")
         if args[0] == "sweep" and "--resume" not in args and "--dry-run" not in args:
             # a search needs room for its first rung or round (halving 37 x 3, pbt 100)
-            searches = ("halving.yaml", "pbt.yaml")
+            searches = ("halving.yaml", "pbt.yaml", "halving_auto.yaml")
             args += QUICK_SEARCH if any(s in command for s in searches) else QUICK_SWEEP
         res = invoke(*args)
         assert res.exit_code == code, (command, res.output)
@@ -674,7 +674,7 @@ def test_readme_commands_run(tmp_path, monkeypatch):
         ran.append(args[0])
     every = {"train", "validate", "report", "runs", "compare", "sweep", "explain", "gradcheck"}
     assert every <= set(ran), ran
-    assert ran.count("explain") == 4 and ran.count("sweep") == 8, ran
+    assert ran.count("explain") == 4 and ran.count("sweep") == 9, ran
     assert (tmp_path / "cmp" / "compare.json").exists()
 
 
