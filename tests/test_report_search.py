@@ -232,3 +232,16 @@ def test_a_large_search_sweep_gets_the_sections_and_does_not_fail_its_pruned(
             "search did not prune.") in md  # fmt: skip
     failed = md.split("Failed, by lr: ")[1].split("\n")[0]  # per bin "k of n, p%": n sum to 8
     assert sum(int(n) for n in re.findall(r"\d+ of (\d+),", failed)) == 8
+
+
+def test_the_final_loss_histogram_leaves_out_pruned_members(halving, monkeypatch):
+    from xorlab.report.large_figs import histogram_figure
+
+    monkeypatch.setattr(large, "LARGE_FROM", 20)
+    view = read_large(halving, x=None, y=None, metric="final_loss")
+    fig = histogram_figure(view)
+    ax = fig.axes[0]
+    shown = sum(p.get_height() for p in ax.patches)
+    assert shown == 8  # the 8 members that trained in full, not the 19 pruned
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "19 pruned by the search (not shown)" in labels

@@ -139,10 +139,12 @@ def _nanquantile(a: np.ndarray, qs: list[float]) -> np.ndarray:
 
 
 def histogram_figure(view: LargeSweepView) -> Figure | None:
-    """Final data loss of the finished members, succeeded and failed stacked (log x)."""
+    """Final data loss of the finished members, succeeded and failed stacked (log x); members
+    a search pruned are left out (their loss is from an early rung, not an end)."""
     t = view.table
     v = pd.to_numeric(t["final_data_loss"], errors="coerce").to_numpy(float)
-    good = np.isfinite(v) & (v > 0)
+    pruned = (t["status"] == "pruned").to_numpy()
+    good = np.isfinite(v) & (v > 0) & ~pruned
     if not good.any():
         return None
     ok = view.success
@@ -160,6 +162,8 @@ def histogram_figure(view: LargeSweepView) -> Figure | None:
     diverged = int((t["status"] == "diverged").sum())
     if diverged:
         ax.plot([], [], " ", label=f"{diverged} diverged (not shown)")
+    if pruned.any():
+        ax.plot([], [], " ", label=f"{int(pruned.sum())} pruned by the search (not shown)")
     ax.legend(fontsize=8.5, frameon=False)
     return fig
 
