@@ -1,7 +1,7 @@
 """The sweep report's search sections: the rung table read from events.csv, the curves cut at
 steps_done, the network-steps share, the calibration panel and its sentence, PBT's winner, its
 lineage and the population per round; none of it for a sweep without a search. The folders are
-made by tests/searchfixture.py: a real sweep, then the pure policies' decisions written as the
+made by tests/conftest.py: a real sweep, then the pure policies' decisions written as the
 executor writes them."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from xorlab.report.search import (
 from xorlab.report.search_figs import curves
 from xorlab.report.search_pbt import lineage_table, lineage_text, population, schedule, winner
 
-from .searchfixture import BASE, _run, pbt_fixture, rung_fixture
+from .conftest import SEARCH_BASE, pbt_fixture, rung_fixture, search_sweep_run
 
 
 @pytest.fixture(scope="module")
@@ -204,8 +204,8 @@ def _cfg(lr: float):
 
 def test_a_sweep_without_a_search_has_none_of_it(tmp_path):
     params = {"optim.lr": {"loguniform": [0.1, 5.0]}}
-    spec = {"name": "plain", "config": BASE, "random": {"n": 4, "seed": 0, "params": params}}
-    folder = _run(tmp_path, spec)
+    spec = {"name": "plain", "config": SEARCH_BASE, "random": {"n": 4, "seed": 0, "params": params}}
+    folder = search_sweep_run(tmp_path, spec)
     assert read_search(read_sweep(folder)) is None
     out = build_report(folder, out=tmp_path / "r")
     md = (out / "report.md").read_text()

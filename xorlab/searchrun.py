@@ -35,13 +35,10 @@ import pandas as pd
 from . import search as S
 from .config import Config
 from .executors import (
-    DaskPool,
     Done,
     Failed,
-    LocalPool,
     Paused,
     SegmentTask,
-    Serial,
     Started,
     TaskQueue,
     plot_sample,
@@ -63,8 +60,8 @@ from .sweeprun import (
     _step_cost,
     _store_data,
     _write_summary,
+    open_run,
     summary_frame,
-    sweep_yaml_text,
 )
 
 EVENTS, CALIBRATION = "events.csv", "calibration.csv"
@@ -83,22 +80,7 @@ def run_search(
 ) -> SweepOutcome:
     """Run ``sweep`` (which has a ``search:``) to the end of its search, or until Ctrl-C."""
     assert sweep.search is not None
-    queue = TaskQueue([])
-    pool: Any
-    if executor == "dask":
-        pool = DaskPool(queue, jobs=jobs, scheduler=scheduler)  # fails early if Dask is missing
-    elif jobs > 1:
-        pool = LocalPool(queue, jobs=jobs)
-    else:
-        pool = Serial(queue)
-    if resume_dir is None:
-        folder = SweepFolder.create(runs_dir, sweep.name)
-        folder.write_sweep(sweep_yaml_text(sweep))
-    else:
-        folder = SweepFolder(resume_dir)
-    store = SweepStore(folder.path)
-    if resume_dir is not None:
-        store.prepare_resume()
+    queue, pool, folder, store = open_run(sweep, runs_dir, jobs, executor, scheduler, resume_dir)
     if on_start is not None:
         on_start(folder.path)
     run = _SearchRun(sweep, folder, store, pool, queue, jobs > 1 or executor == "dask", on_event)

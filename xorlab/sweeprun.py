@@ -221,19 +221,16 @@ def _step_cost(cfg: Config) -> float:
     return float(cfg.train.steps) * rows * (sum(cfg.model.hidden) + 4)
 
 
-def run_sweep(
+def open_run(
     sweep: Sweep,
     runs_dir: str | Path,
-    *,
-    jobs: int = 1,
-    executor: str = "local",
-    scheduler: str | None = None,
-    resume_dir: Path | None = None,
-    on_start: Callable[[Path], None] | None = None,
-    on_event: OnEvent | None = None,
-) -> SweepOutcome:
-    """Run every member not yet finished; returns when all are done or on Ctrl-C."""
-    parallel = executor == "dask" or jobs > 1
+    jobs: int,
+    executor: str,
+    scheduler: str | None,
+    resume_dir: Path | None,
+) -> tuple[TaskQueue, Any, SweepFolder, SweepStore]:
+    """A run's task queue and the pool that empties it, and the sweep folder (new, or the one
+    resumed: its unfinished members' records and parts set aside) with its store."""
     queue = TaskQueue([])
     pool: Any
     if executor == "dask":
@@ -250,6 +247,23 @@ def run_sweep(
     store = SweepStore(folder.path)
     if resume_dir is not None:
         store.prepare_resume()  # unfinished members' records and parts go to attempts/
+    return queue, pool, folder, store
+
+
+def run_sweep(
+    sweep: Sweep,
+    runs_dir: str | Path,
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    resume_dir: Path | None = None,
+    on_start: Callable[[Path], None] | None = None,
+    on_event: OnEvent | None = None,
+) -> SweepOutcome:
+    """Run every member not yet finished; returns when all are done or on Ctrl-C."""
+    parallel = executor == "dask" or jobs > 1
+    queue, pool, folder, store = open_run(sweep, runs_dir, jobs, executor, scheduler, resume_dir)
     if on_start is not None:
         on_start(folder.path)
 
