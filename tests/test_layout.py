@@ -13,9 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xorlab"
 MAX_LINES = 450
 KNOWN_LONG = {  # path under xorlab/ -> why it is still long (the lead splits these)
     "store.py": "the sweep store's writer and reader together; the reader joins the one reader",
-    "executors.py": "the serial, process-pool and stacked executors; one module each",
     "nn.py": "every activation, loss and penalty beside its derivative; to split by kind",
-    "population.py": "stacked training and its bookkeeping; to split the two",
     "sweep.py": "the sweep file's model, its expansion and member naming; to split",
     "report/run.py": "the run page, growing with its hidden-unit views",
 }

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from xorlab import search as S
-from xorlab.population import advance, results, start
 from xorlab.searchrun import run
+from xorlab.stack import results, start
+from xorlab.stepping import advance
 from xorlab.store import open_sweep, read_metrics
 from xorlab.sweep import load_sweep
 

@@ -69,8 +69,9 @@ def replay(
 ) -> tuple[RunResult, pd.DataFrame]:
     """The PBT member's final network trained again from its lineage (``search.lineage``):
     (its RunResult, the lineage rows). ``config_of(i)``: member i's config as the sweep gave it."""
-    from .population import advance, results, start
     from .search import lineage
+    from .stack import results, start
+    from .stepping import advance
 
     rows = lineage(events, member)
     copies = rows[rows["action"] == "exploited"]

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-WORKER_MODULES = ["xorlab.executors"]  # what a forkserver imports once for all its workers
+WORKER_MODULES = ["xorlab.pools"]  # what a forkserver imports once for all its workers
 
 
 def start_forkserver() -> bool:

@@ -4,7 +4,7 @@ The search runs in stages, one per decision step of its plan (``search.make_plan
 ``train.steps``. In a stage every live member trains from where it is to the decision step as
 part of a stack (``executors.SegmentTask``; groups are re-formed from the live members at every
 stage, so a rung's cost follows its live members, and a member's bits never depend on its group).
-A member still training comes back ``Paused``: its whole state (``population.Net``) travels back
+A member still training comes back ``Paused``: its whole state (``stack.Net``) travels back
 to the driver as bytes, so Dask needs no shared disk. The driver then asks the pure policy
 (``search.decide``) for the decision rows and carries them out: a ``pruned`` member is ended
 where it is and stored (its metrics end at its rung), an ``exploited`` one copies its donor's
@@ -44,10 +44,11 @@ from .executors import (
     plot_sample,
 )
 from .lineage import with_keys
-from .population import Net, group_configs
+from .population import group_configs
 from .proc import Terminated
 from .progress import ProgressWriter, now_iso, stage_text
 from .rundir import FINISHED, SweepFolder, atomic_write_text, csv_text, no_result
+from .stack import Net
 from .store import SweepStore, read_metrics
 from .sweep import Sweep
 from .sweeprun import (

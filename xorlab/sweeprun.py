@@ -22,21 +22,19 @@ from . import yamlio
 from .config import Config
 from .errors import XorlabError
 from .executors import (
-    DaskPool,
     Done,
     Drawn,
     Event,
     Failed,
-    LocalPool,
     Member,
     Paused,
     RenderTask,
-    Serial,
     Started,
     Stored,
     TaskQueue,
     plot_sample,
 )
+from .pools import DaskPool, LocalPool, Serial
 from .population import group_configs
 from .proc import Terminated
 from .progress import ProgressWriter, now_iso
