@@ -2,21 +2,20 @@
 worker processes or on a Dask cluster, are in ``pools``).
 
 The unit of work is a task: ``TrainTask`` trains a group of members as one stack
-(``population.train_population``; the groups come from the sweep file alone, so no result
-depends on the executor or ``--jobs``), ``RenderTask`` draws one trained member's plots,
-``SegmentTask`` trains an adaptive search's members from where they are to its next decision
-(``searchrun``). A member whose config wants plots goes back into the queue as a render task
-once trained, so drawing, the costly part, spreads over every worker. A large sweep draws only a
-sample (``plot_sample``): the
-rest of its members are done without plots, and once every member is trained the best and the
-worst of them are drawn too (trained again alone: training is deterministic). Workers compute and
-return bytes; they never write files (a cluster needs no shared disk): a training task's reply
-carries its *part* of the sweep store (``store.Part``: the members' metrics as Parquet, their
-weights, their records), encoded in the worker. A member's RunResult travels back only when its
-plots are to be drawn. ``TaskQueue`` holds what is left and turns replies into events, the same
-for every executor: ``Started(index)``, ``Stored(part)`` (before the Done events of its members),
-``Done(index, output)``, ``Failed(index, error)``, and ``Drawn(index, plots)`` for a member drawn
-after it was done.
+(``population.train_population``; the groups come from the sweep file alone, so no result depends on
+the executor or ``--jobs``), ``RenderTask`` draws one trained member's plots, ``SegmentTask`` trains
+an adaptive search's members from where they are to its next decision (``searchrun``). A member
+whose config wants plots goes back into the queue as a render task once trained, so drawing, the
+costly part, spreads over every worker. A large sweep draws only a sample (``plot_sample``): the
+rest of its members are done without plots, and once every member is trained the best and the worst
+of them are drawn too (trained again alone: training is deterministic). Workers compute and return
+bytes; they never write files (a cluster needs no shared disk): a training task's reply carries its
+*part* of the sweep store (``store.Part``: the members' metrics as Parquet, their weights, their
+records), encoded in the worker. A member's RunResult travels back only when its plots are to be
+drawn. ``TaskQueue`` holds what is left and turns replies into events, the same for every executor:
+``Started(index)``, ``Stored(part)`` (before the Done events of its members), ``Done(index,
+output)``, ``Failed(index, error)``, and ``Drawn(index, plots)`` for a member drawn after it was
+done.
 
 Faults stay with their member. A member that raises is failed; if it raised inside a group, the
 group's members are trained again one by one (in the same worker), so only the culprit fails. A
