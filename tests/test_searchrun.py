@@ -350,3 +350,17 @@ def test_progress_json_and_the_sweeps_own_display_show_the_search_stage(tmp_path
     parents = {b["index"]: b["parent"] for b in doc["best"]}
     assert all(p == (int(last[i]) if i in last else None) for i, p in parents.items())
     assert stage_text({"kind": "pbt", "step": 400, "round": 3}) == "pbt: round 3 at step 400"
+
+
+def test_a_search_draws_late_only_members_a_config_can_train_again(tmp_path):
+    from xorlab.executors import plot_sample
+
+    base = BASE.replace("plots: {enabled: false}", "plots: {enabled: true, gif_frames: 0}")
+    out = run(_sweep(tmp_path, "{kind: halving, eta: 3, min_steps: 4}", base=base),
+              tmp_path / "runs")  # fmt: skip
+    drawn = {int(p.name.split("-")[0]) for p in (out.folder / "members").iterdir()
+             if (p / "plots" / "panel.png").exists()}  # fmt: skip
+    sample = plot_sample(range(27), 27)
+    late = drawn - sample
+    status = out.summary.set_index("index")["status"]
+    assert sample <= drawn and late and all(status[i] == "completed" for i in late)

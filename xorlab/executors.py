@@ -338,12 +338,14 @@ class TaskQueue:
             if i not in keep and enabled:
                 self.configs[i] = d
 
-    def add_segment(self, task: SegmentTask) -> None:
-        """Queue one stage of an adaptive search's members."""
+    def add_segment(self, task: SegmentTask, *, late: bool = True) -> None:
+        """Queue one stage of an adaptive search's members; ``late``: a member trained without
+        its plots may be drawn once all are done, by training its config again (not for PBT,
+        whose members no config trains)."""
         self.tasks.append(task)
         for i, cfg, _ in task.members:
             self.untrained.add(i)
-            if i not in task.keep and cfg.plots.enabled:
+            if late and i not in task.keep and cfg.plots.enabled:
                 self.configs[i] = cfg
 
     def __bool__(self) -> bool:
@@ -389,7 +391,8 @@ class TaskQueue:
                     self.trained[index] = payload
                     self.tasks.appendleft(RenderTask(index, payload.result))  # before training
                     continue
-                if payload.wants_plots and payload.status != "interrupted":
+                # a pruned member's config trains further than it went: not drawn late
+                if payload.wants_plots and payload.status not in ("interrupted", "pruned"):
                     self._consider(index, payload.rank)
                 self.interrupted |= payload.status == "interrupted"
                 out = MemberOutput(payload.status, {}, value=payload.value)
@@ -408,7 +411,9 @@ class TaskQueue:
     def _consider(self, index: int, rank: float) -> None:
         """Keep ``index`` if it is the best or the worst so far (ties: the lower index)."""
         best, worst = self.extremes.get("best"), self.extremes.get("worst")
-        config = self.configs.pop(index)
+        config = self.configs.pop(index, None)
+        if config is None:  # not to be drawn late (a search member that a plain run is not)
+            return
         if best is None or rank < best[0]:
             self.extremes["best"] = (rank, index, config)
         if worst is None or rank > worst[0]:

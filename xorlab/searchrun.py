@@ -256,7 +256,7 @@ class _SearchRun:
                 tasks.append(SegmentTask(ms, step, end=end, **common))
         sent = {i: cfg for t in tasks for i, cfg, _ in t.members}
         for t in tasks:
-            self.queue.add_segment(t)
+            self.queue.add_segment(t, late=search.kind != "pbt")
         outcome: dict[int, tuple] = {}
         for event in self.pool.run():
             if isinstance(event, Paused):
