@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xorlab import nn
+from xorlab import funcs, nn
 
 COMBOS = [
     (act, loss, pen, bias)
@@ -162,7 +162,7 @@ def test_power_iteration_on_a_known_matrix():
 def test_l1_and_relu_second_derivatives_are_zero():
     """ReLU + cross-entropy + L1: H @ V for V along W1 only changes with the data term, never
     through the penalty (its second derivative is 0); the ReLU curvature is 0 everywhere."""
-    np.testing.assert_array_equal(nn.relu_curv(np.array([0.0, 1.0, 3.0])), 0.0)
+    np.testing.assert_array_equal(funcs.relu_curv(np.array([0.0, 1.0, 3.0])), 0.0)
     spec, params, X, Y = _setup("relu", "cross_entropy", "l1", True)
     spec_none = nn.NetSpec(spec.sizes, "relu", "cross_entropy", True, "none", 0.0)
     rs = np.random.RandomState(1)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from xorlab import nn, optim
+from xorlab import funcs, nn, optim
 from xorlab.config import validate
 from xorlab.population import group_configs, group_key, group_size, train_population
 from xorlab.train import RunResult, train
@@ -303,12 +303,12 @@ def test_chunks_are_near_equal_and_bounded():
 def test_scalars_per_network_round_like_python_floats():
     W = np.random.RandomState(0).randn(3, 4, 5).astype(np.float32)
     lam = np.array([0.1, 0.3, 1e-4])
-    stacked = nn.l2_penalty_der(W, lam, 7)
+    stacked = funcs.l2_penalty_der(W, lam, 7)
     for k in range(3):
-        alone = nn.l2_penalty_der(W[k], float(lam[k]), 7)  # numpy rounds lam/7 to float32
+        alone = funcs.l2_penalty_der(W[k], float(lam[k]), 7)  # numpy rounds lam/7 to float32
         assert stacked[k].dtype == np.float32 and stacked[k].tobytes() == alone.tobytes()
-    assert nn.scalar_for(0.5, W) == 0.5
-    assert nn.scalar_for(lam, W).shape == (3, 1, 1)
+    assert funcs.scalar_for(0.5, W) == 0.5
+    assert funcs.scalar_for(lam, W).shape == (3, 1, 1)
 
 
 def test_sq_norm_each_is_the_same_blas_dot():

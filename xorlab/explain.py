@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import nn
+from . import funcs, nn
 from .errors import XorlabError
 
 Params = dict[str, np.ndarray]
@@ -48,7 +48,7 @@ def explain_step(
         data_grads = nn.backward(params, cache, Y, replace(spec, penalty="none", strength=0.0))
         penalty_grads = {}
         if spec.has_penalty:
-            pen_der = nn.PENALTIES[spec.penalty][1]
+            pen_der = funcs.PENALTIES[spec.penalty][1]
             penalty_grads = {k: pen_der(params[k], spec.strength, n_penalty) for k in spec.w_keys}
 
         # The chain rule, layer by layer, in the tutorial's spelling.
@@ -56,7 +56,7 @@ def explain_step(
         h_out = cache.hs[L]
         if spec.loss == "mse":
             dL_dh = h_out - Y  # d/dh of sum((y - h)**2)/2, N = 1
-            dh_dz = nn.sigmoid_der(h_out)
+            dh_dz = funcs.sigmoid_der(h_out)
             dL_dz = dL_dh * dh_dz
         else:
             dL_dh = -Y / h_out  # d/dh of -sum(y*log h)
@@ -74,7 +74,7 @@ def explain_step(
             )
             if layer > 1:
                 dL_dh = dL_dz @ params[f"W{layer}"].T  # dz/dh_{l-1} = W_l
-                dh_dz = nn.DERIVATIVES[spec.activation](cache.hs[layer - 1])
+                dh_dz = funcs.DERIVATIVES[spec.activation](cache.hs[layer - 1])
                 dL_dz = dL_dh * dh_dz
         updated = {k: params[k] - lr * grads[k] for k in spec.param_keys()}
 

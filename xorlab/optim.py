@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .nn import scalar_for
+from .funcs import scalar_for
 
 Params = dict[str, np.ndarray]
 Scalar = float | np.ndarray  # a number, or one per stacked network (K,)

@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import nn
+from . import funcs, nn
 from .nn import Array, Cache, NetSpec, Params
 
 _sum = np.add.reduce
@@ -50,7 +50,7 @@ def _buf(ws: Workspace | None, name: str, shape: tuple[int, ...], dtype: np.dtyp
 
 
 def _der(h: Array, activation: str, out: Array) -> Array:
-    """``nn.DERIVATIVES[activation](h)`` (the same operations), written into ``out``."""
+    """``funcs.DERIVATIVES[activation](h)`` (the same operations), written into ``out``."""
     if activation == "sigmoid":  # h(1 - h)
         np.subtract(1.0, h, out=out)
         out *= h
@@ -58,7 +58,7 @@ def _der(h: Array, activation: str, out: Array) -> Array:
     if activation == "tanh":  # 1 - h**2
         np.multiply(h, h, out=out)
         return np.subtract(1.0, out, out=out)
-    return nn.DERIVATIVES[activation](h)
+    return funcs.DERIVATIVES[activation](h)
 
 
 def forward(
@@ -68,7 +68,7 @@ def forward(
     the same ``X (N, d_in)``. The cache's ``hs[1]`` is a ``(K, N, H)`` view of the wide
     ``(N, K, H)`` array (``hs[1].transpose(1, 0, 2)`` is that array again). With a workspace
     ``ws`` the activations are its arrays, overwritten by the next call."""
-    act = nn.ACTIVATIONS[spec.activation]
+    act = funcs.ACTIVATIONS[spec.activation]
     (wk, bk), last = spec.layer_keys[0], spec.layer_keys[-1][0]
     W = params[wk]  # (K, d_in, H)
     K, d_in, H = W.shape
@@ -76,11 +76,11 @@ def forward(
     Ww = W.transpose(1, 0, 2).reshape(d_in, K * H)  # (d_in, K*H): network k in columns k*H..
     dtype = np.result_type(X, W)
     z1 = _buf(ws, "z1", (N, K * H), dtype)
-    if act is nn.sigmoid:
+    if act is funcs.sigmoid:
         zn = np.matmul(X, np.negative(Ww), out=z1)  # (N, K*H): -z, as nn.forward computes it
         if bk is not None:
             zn -= params[bk].reshape(K * H)
-        h = nn.sigmoid_of_negated(zn, out=zn)
+        h = funcs.sigmoid_of_negated(zn, out=zn)
     else:
         z = np.matmul(X, Ww, out=z1)  # (N, K*H)
         if bk is not None:
@@ -90,13 +90,13 @@ def forward(
     hs = [X, h]
     log_out = None
     for wk, bk in spec.layer_keys[1:]:  # the rest as nn.forward does them
-        uses_sigmoid = act is nn.sigmoid if wk != last else spec.loss == "mse"
+        uses_sigmoid = act is funcs.sigmoid if wk != last else spec.loss == "mse"
         z_out = _buf(ws, wk, (K, N, params[wk].shape[-1]), dtype)
         if uses_sigmoid:
             zn = np.matmul(h, np.negative(params[wk]), out=z_out)  # (K, N, fan_out): -z
             if bk is not None:
                 zn -= params[bk]
-            h = nn.sigmoid_of_negated(zn, out=zn)
+            h = funcs.sigmoid_of_negated(zn, out=zn)
         else:
             z = np.matmul(h, params[wk], out=z_out)  # (K, N, fan_out)
             if bk is not None:
@@ -104,7 +104,7 @@ def forward(
             if wk != last:
                 h = act(z, out=z)
             else:
-                h, log_out = nn.softmax(z, out=z)
+                h, log_out = funcs.softmax(z, out=z)
         hs.append(h)
     return h, Cache(hs, log_out)
 
@@ -117,11 +117,11 @@ def loss_and_delta(
     so its square is ``(Y - h)**2``, and the delta is ``(h - Y) * h(1 - h) / N``."""
     h, n = cache.hs[-1], Y.shape[-2]
     if spec.loss != "mse":
-        return nn.data_loss(cache, Y, spec), nn.OUTPUT_DELTAS[spec.loss](h, Y)
+        return nn.data_loss(cache, Y, spec), funcs.OUTPUT_DELTAS[spec.loss](h, Y)
     dz = np.subtract(h, Y, out=_buf(ws, "dz", h.shape, h.dtype))  # (K, N, C)
     sq = np.multiply(dz, dz, out=_buf(ws, "sq", h.shape, h.dtype))
     loss = _sum(sq, axis=(-2, -1)) / (2 * n)  # (K,)
-    d = np.subtract(1.0, h, out=sq)  # sigmoid' = h(1 - h), as nn.sigmoid_der
+    d = np.subtract(1.0, h, out=sq)  # sigmoid' = h(1 - h), as funcs.sigmoid_der
     d *= h
     dz *= d
     dz /= n
@@ -145,7 +145,7 @@ def backward(
     copy of ``W^T`` (BLAS is much faster on it than on the transposed view)."""
     hs = cache.hs
     lam = spec.strength
-    pen_der = nn.PENALTIES[spec.penalty][1] if spec.has_penalty else None
+    pen_der = funcs.PENALTIES[spec.penalty][1] if spec.has_penalty else None
     grads: Params = {}
     X = hs[0]
     N = X.shape[0]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .. import nn, plots
+from .. import funcs, nn, plots
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -135,7 +135,7 @@ def hidden_units_figure(params: dict[str, np.ndarray], spec: nn.NetSpec, data: A
     xx, yy = np.meshgrid(xs, ys)
     pts = np.column_stack([xx.ravel(), yy.ravel()])  # (3600, 2)
     with np.errstate(all="ignore"):
-        h = nn.ACTIVATIONS[spec.activation](pts @ W[:, :H] + b.reshape(-1)[:H])  # (3600, H)
+        h = funcs.ACTIVATIONS[spec.activation](pts @ W[:, :H] + b.reshape(-1)[:H])  # (3600, H)
     cols = min(10, H)
     nrows = -(-H // cols)
     fig = plots.new_figure(1.25 * cols + 0.4, 1.3 * nrows + 0.5)
