@@ -14,7 +14,7 @@ import pytest
 
 from xorlab import search as S
 from xorlab import yamlio
-from xorlab.store import read_metrics
+from xorlab.members import read_metrics
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import run_sweep
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from xorlab import yamlio
+from xorlab.members import read_metrics
 from xorlab.report import build_report
 from xorlab.report.points import plan
 from xorlab.report.read import read_sweep
 from xorlab.report.sharpness import COLUMNS, member_table, point_sharpness
-from xorlab.store import read_metrics
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import run_sweep
 

@@ -10,8 +10,9 @@ import pytest
 
 from xorlab import listing, sweeprun, telemetry, yamlio
 from xorlab.errors import XorlabError
+from xorlab.members import read_metrics
 from xorlab.rundir import csv_text
-from xorlab.store import SweepStore, read_metrics
+from xorlab.store import SweepStore
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import load_for_resume, run_sweep, summary_frame, sweep_yaml_text
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from xorlab import search as S
+from xorlab.members import open_sweep, read_metrics
 from xorlab.searchrun import run
 from xorlab.stack import results, start
 from xorlab.stepping import advance
-from xorlab.store import open_sweep, read_metrics
 from xorlab.sweep import load_sweep
 
 from .conftest import write
@@ -224,8 +224,8 @@ def test_min_steps_auto_places_the_first_rung_where_the_ranks_reach_trust(tmp_pa
 
 def test_export_of_a_pruned_member_is_the_run_its_config_trains(tmp_path):
     from xorlab.api import load_config
+    from xorlab.members import export_member
     from xorlab.rundir import result_files
-    from xorlab.store import export_member
     from xorlab.train import train
 
     out = _run(tmp_path, "{kind: halving, eta: 3, min_steps: 4}", "runs")
@@ -241,7 +241,7 @@ def test_export_of_a_pruned_member_is_the_run_its_config_trains(tmp_path):
 
 
 def test_export_of_a_pbt_member_replays_its_lineage_to_the_sweeps_weights(tmp_path):
-    from xorlab.store import export_member
+    from xorlab.members import export_member
 
     out = _run(tmp_path, PBT, "runs")
     ev = S.read_events((out.folder / "events.csv").read_text())

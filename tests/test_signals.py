@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from xorlab.store import SweepStore, read_metrics
+from xorlab.members import read_metrics
+from xorlab.store import SweepStore
 
 from .conftest import TINY, write
 

@@ -15,8 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from xorlab.cli import app
+from xorlab.members import open_sweep, read_metrics
 from xorlab.rundir import csv_text
-from xorlab.store import SweepStore, open_sweep, read_metrics
+from xorlab.store import SweepStore
 from xorlab.sweep import build_sweep
 from xorlab.sweeprun import run_sweep
 

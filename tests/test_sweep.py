@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from xorlab import executors
 from xorlab.cli import app
 from xorlab.errors import ConfigError
+from xorlab.members import read_metrics
 from xorlab.rundir import csv_text
-from xorlab.store import SweepStore, read_metrics
+from xorlab.store import SweepStore
 from xorlab.sweep import load_sweep
 
 from .conftest import CONFIGS, write

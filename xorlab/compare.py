@@ -22,9 +22,9 @@ from . import yamlio
 from .errors import XorlabError
 from .listing import STATUS_STYLE
 from .listing.folders import _load_json
+from .members import member_ref, open_sweep
 from .rundir import FINISHED
 from .show import flatten, format_value
-from .store import member_ref, open_sweep
 from .sweep import short_names
 
 IGNORED_KEYS = ("name",)  # never a difference worth showing: it only names the folder

@@ -71,7 +71,7 @@ def search_decisions(run: Path) -> list[str]:
     """The reasons events.csv gives for a sweep member's search decisions (promoted, pruned,
     copied, perturbed), by step; empty for a run or a sweep without a search."""
     from .lineage import search_events
-    from .store import find_member, member_ref
+    from .members import find_member, member_ref
 
     ref = member_ref(run)
     if ref is None:

@@ -10,7 +10,7 @@ costly part, spreads over every worker. A large sweep draws only a sample (``plo
 rest of its members are done without plots, and once every member is trained the best and the worst
 of them are drawn too (trained again alone: training is deterministic). Workers compute and return
 bytes; they never write files (a cluster needs no shared disk): a training task's reply carries its
-*part* of the sweep store (``store.Part``: the members' metrics as Parquet, their weights, their
+*part* of the sweep store (``parts.Part``: the members' metrics as Parquet, their weights, their
 records), encoded in the worker. A member's RunResult travels back only when its plots are to be
 drawn. ``TaskQueue`` holds what is left and turns replies into events, the same for every executor:
 ``Started(index)``, ``Stored(part)`` (before the Done events of its members), ``Done(index,
@@ -35,12 +35,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .config import Config
+from .parts import Part, encode_part, final_data_loss, summary_entry
 from .population import train_population
 from .proc import blas_threads, keep_freed_memory, pin_blas
 from .rundir import FINISHED, now_iso
 from .stack import Net, last_values, results, start
 from .stepping import advance
-from .store import Part, encode_part, final_data_loss, summary_entry
 from .train import RunResult, train
 
 # (index in the sweep, its resolved config: a Config, whose sections identical to the previous

@@ -82,7 +82,7 @@ def load_subject(path: Any) -> Subject:
 
 def _sweep_member(p: Any) -> Subject | None:
     """A ``<sweep>/members/<label>`` path through the sweep store; None for other paths."""
-    from .store import member_ref, open_sweep
+    from .members import member_ref, open_sweep
 
     ref = member_ref(p)
     if ref is None:
@@ -170,7 +170,7 @@ def params_at(cfg: Config, step: int) -> tuple[dict[str, np.ndarray], float, Any
 def remedy_results(folder: Path, original: Diagnosis) -> list[dict[str, Any]]:
     """Each member of a finished remedy sweep, diagnosed by the same criteria: did its change
     fix the problems its remedy addresses?"""
-    from .store import open_sweep
+    from .members import open_sweep
 
     by_name = {r.name: r for r in original.remedies}
     members = open_sweep(folder)

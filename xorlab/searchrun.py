@@ -44,12 +44,13 @@ from .executors import (
     plot_sample,
 )
 from .lineage import with_keys
+from .members import read_metrics
 from .population import group_configs
 from .proc import Terminated
 from .progress import ProgressWriter, now_iso, stage_text
 from .rundir import FINISHED, SweepFolder, atomic_write_text, csv_text, no_result
 from .stack import Net
-from .store import SweepStore, read_metrics
+from .store import SweepStore
 from .sweep import Sweep
 from .sweeprun import (
     SUMMARY_EVERY_S,

@@ -34,6 +34,7 @@ from .executors import (
     TaskQueue,
     plot_sample,
 )
+from .parts import data_key, member_columns, union_columns
 from .pools import DaskPool, LocalPool, Serial
 from .population import group_configs
 from .proc import Terminated
@@ -47,7 +48,7 @@ from .rundir import (
     write_json,
     write_plots,
 )
-from .store import ENTRY_ONLY, SweepStore, data_key, member_columns, union_columns
+from .store import ENTRY_ONLY, SweepStore
 from .sweep import MAX_RUNS, Sweep, build_sweep, expanded_listing
 
 SUMMARY_EVERY_S = 1.0  # rewrite summary.csv at most this often while members finish

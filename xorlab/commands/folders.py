@@ -71,7 +71,7 @@ def compare_command(paths: list[Path], out_dir: Path | None, console: Console) -
 def export_command(sweep_dir: Path, member: str, to: Path, console: Console) -> None:
     import sys
 
-    from ..store import export_member
+    from ..members import export_member
 
     m, folder = export_member(sweep_dir, member, to, argv=sys.argv)
     console.print(f"member {m.index} ({m.label}) -> {folder}", markup=False, soft_wrap=True)

@@ -15,8 +15,9 @@ import pandas as pd
 
 from .. import yamlio
 from ..errors import XorlabError
+from ..members import StoredMember, member_ref, open_sweep
 from ..rundir import FINISHED, read_json
-from ..store import StoredMember, SweepStore, member_ref, open_sweep
+from ..store import SweepStore
 from .info import (
     MEMBER_STATUSES,
     RUN_FILES,

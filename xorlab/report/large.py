@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import XorlabError
+from ..members import Members, open_sweep
 from ..rundir import FINISHED
-from ..store import METRICS, Members, open_sweep
+from ..store import METRICS
 from .doc import Doc, Table
 from .figs import fmt, fmt_acc
 from .read import display_names, show

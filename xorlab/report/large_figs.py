@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
-from ..store import SweepStore, data_key
+from ..parts import data_key
+from ..store import SweepStore
 from .figs import DIVERGE_COLOR, SMALL_RES, WIDTH, boundary_thumbnail, fmt_acc
 from .large import (
     FAIL_COLOR,

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import yamlio
 from ..errors import XorlabError
-from ..store import open_sweep
+from ..members import open_sweep
 from .read_run import (
     IGNORED,
     SPIKE_RATIO,

@@ -18,10 +18,10 @@ from .. import yamlio
 from ..config import Config, validate
 from ..data import Dataset
 from ..errors import XorlabError
+from ..members import StoredMember, member_ref, open_sweep
 from ..nn import NetSpec
 from ..rundir import FINISHED, read_json
 from ..show import flatten
-from ..store import StoredMember, member_ref, open_sweep
 from ..train import net_spec
 
 SPIKE_RATIO = 10.0  # a loss above this multiple of its running minimum has blown up

@@ -31,7 +31,7 @@ def curves(sv: SearchView) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """member -> (steps, values) of the search's metric: rows with step < its steps_done (a
     pruned member's end at its rung), thinned to about CURVE_POINTS steps (each member keeps its
     last row). Read one column of metrics/ for every member at once."""
-    from ..store import read_metrics
+    from ..members import read_metrics
 
     try:
         df = read_metrics(sv.path, columns=["step", sv.metric])

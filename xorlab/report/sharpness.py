@@ -3,7 +3,7 @@ over its seeds of sharpness x lr_t against the step, with the stability line at 
 descent is unstable along the sharpest direction above it; (2 + 2mu) with momentum) and each
 member's blow-ups marked. Drawn only when members logged sharpness (telemetry.sharpness_every).
 
-The columns come from the sweep store, only the five needed (``store.read_metrics``); a sweep
+The columns come from the sweep store, only the five needed (``members.read_metrics``); a sweep
 folder without a store (members as run folders) is read from its members' metrics.
 """
 
@@ -61,7 +61,8 @@ def member_table(view: SweepView) -> dict[int, pd.DataFrame]:
     """Each member's rows of COLUMNS, by member index: from the store when the sweep has one
     (only these columns read), else, or when a part cannot be read, from the members' own
     metrics (where the report has already noted what is damaged)."""
-    from ..store import METRICS, read_metrics
+    from ..members import read_metrics
+    from ..store import METRICS
 
     if (view.path / METRICS).is_dir():
         try:
