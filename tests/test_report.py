@@ -636,7 +636,7 @@ def test_divergence_row_labels_are_dark_enough_to_read_on_white(tmp_path: Path) 
 
 def test_a_one_step_runs_report_figures_have_whole_step_ticks(tmp_path: Path) -> None:
     from xorlab.report.read import read_run
-    from xorlab.report.run import curves_figure, optimizer_figure
+    from xorlab.report.run_figs import curves_figure, optimizer_figure
 
     raw = {**TINY, "name": "one", "train": {"steps": 1}, "plots": {"enabled": False}}
     view = read_run(run_config(validate(raw), tmp_path).folder)
