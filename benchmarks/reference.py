@@ -26,7 +26,8 @@ def draws(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lr, strength, seed) of the scale sweep's first n members, drawn as xorlab draws them
     (draw by draw from one RandomState, so the first n do not depend on the file's n)."""
     from xorlab import yamlio
-    from xorlab.sweep import RandomSpec, draw_random
+    from xorlab.axes import draw_random
+    from xorlab.sweep import RandomSpec
 
     doc = yamlio.load_file(Path(__file__).with_name("sweep_scale.yaml"))
     d = draw_random(RandomSpec.model_validate({**doc["random"], "n": n}), "sweep_scale.yaml")

@@ -12,7 +12,6 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "xorlab"
 MAX_LINES = 450
 KNOWN_LONG = {  # path under xorlab/ -> why it is still long (the lead splits these)
-    "sweep.py": "the sweep file's model, its expansion and member naming; to split",
 }
 
 

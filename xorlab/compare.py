@@ -19,13 +19,13 @@ from rich.table import Table
 from rich.text import Text
 
 from . import yamlio
+from .axes import short_names
 from .errors import XorlabError
 from .listing import STATUS_STYLE
 from .listing.folders import _load_json
 from .members import member_ref, open_sweep
 from .rundir import FINISHED
 from .show import flatten, format_value
-from .sweep import short_names
 
 IGNORED_KEYS = ("name",)  # never a difference worth showing: it only names the folder
 

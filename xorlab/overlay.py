@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .axes import short_names
 from .compare import RunData, differing_keys, legend_labels
 from .errors import XorlabError
 from .show import format_value, run_colors
-from .sweep import short_names
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
