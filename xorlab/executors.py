@@ -247,9 +247,8 @@ def train_segment(task: SegmentTask) -> list[Reply]:
     t0 = time.perf_counter()
     try:
         fresh = [start([cfg])[0] if net is None else None for _, cfg, net in task.members]
-        # a worker gets a copy (pickled); in this process the driver's own objects stay as they were
-        # in the driver's process (Serial) its objects must stay as they were: a group that raises
-        # is trained again member by member from them
+        # a worker gets a copy (pickled); in the driver's process (Serial) the driver's own objects
+        # must stay as they were: a group that raises is trained again member by member from them
         nets: list[Net] = [f if f is not None else net if _IN_WORKER else net.clone()  # type: ignore[misc,union-attr]
                            for f, (_, _, net) in zip(fresh, task.members)]  # fmt: skip
         if task.end is None:
@@ -339,9 +338,8 @@ class TaskQueue:
                 self.configs[i] = d
 
     def add_segment(self, task: SegmentTask, *, late: bool = True) -> None:
-        """Queue one stage of an adaptive search's members; ``late``: a member trained without
-        its plots may be drawn once all are done, by training its config again (not for PBT,
-        whose members no config trains)."""
+        """Queue a search's stage; ``late``: a member without plots may be drawn after all are
+        done, by training its config again (not PBT's: no config does)."""
         self.tasks.append(task)
         for i, cfg, _ in task.members:
             self.untrained.add(i)
