@@ -364,3 +364,19 @@ def test_a_search_draws_late_only_members_a_config_can_train_again(tmp_path):
     late = drawn - sample
     status = out.summary.set_index("index")["status"]
     assert sample <= drawn and late and all(status[i] == "completed" for i in late)
+
+
+def test_a_resume_of_a_finished_search_trains_nothing(tmp_path, monkeypatch):
+    from xorlab import executors
+
+    out = _run(tmp_path, "{kind: halving, eta: 3, min_steps: 4}", "runs")
+    before = {p.name: p.read_bytes() for p in out.folder.iterdir() if p.is_file()}
+
+    def no_training(task):
+        raise AssertionError("a finished search trained again")
+
+    monkeypatch.setattr(executors, "train_segment", no_training)
+    again = run(out.sweep, tmp_path / "runs", resume_dir=out.folder)
+    assert not again.interrupted and again.ran == []
+    assert {p.name: p.read_bytes() for p in out.folder.iterdir() if p.is_file()} == before
+    assert (again.summary["status"] == "pruned").sum() == 26

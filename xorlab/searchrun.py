@@ -86,6 +86,10 @@ def run_search(
     if on_start is not None:
         on_start(folder.path)
     run = _SearchRun(sweep, folder, store, pool, queue, jobs > 1 or executor == "dask", on_event)
+    summary_csv = folder.path / "summary.csv"
+    if len(run.stored) == run.n and summary_csv.is_file():  # a resume with nothing left to do
+        pool.close()
+        return SweepOutcome(folder.path, sweep, pd.read_csv(summary_csv), ran=[])
     try:
         run.run()
     except KeyboardInterrupt as exc:
