@@ -94,3 +94,19 @@ def test_the_search_benchmark_scores_a_pick_against_the_full_sweep(monkeypatch):
     # 0.2 beats a random 3 only if none of them is at 0.1 or 0.2 (a tie does not beat):
     # C(12, 3) / C(20, 3) = 220 / 1140 = 0.193, sampled 1000 times
     assert abs(q["p_beats_random"] - 220 / 1140) < 0.04
+
+
+def test_the_search_benchmark_runs_in_tiny_mode(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("search_bench", None)
+    import search_bench
+
+    assert search_bench.main(["--tiny", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "search-tiny.json").read_text())
+    assert set(doc["quality"]) == {"halving", "hyperband"}
+    assert set(doc["misleading"]) == {"halving, min_steps 37", "halving, min_steps auto"}
+    for v in (*doc["quality"].values(), *doc["misleading"].values()):
+        assert v["summary"]["seeds"] == 1 and 0 < v["summary"]["spent_median"] < 1
+    assert len(doc["pbt"]["seeds"]) == 1
+    assert {"halving_ratio", "pbt_ratio", "watch_s"} <= set(doc["overhead"])
+    assert "PBT, 32 members" in capsys.readouterr().out
