@@ -14,12 +14,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .config import Config
-from .train import RunResult
+
+if TYPE_CHECKING:
+    from .train import RunResult
 
 COPIES = ("exploited", "perturbed")
 

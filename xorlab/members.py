@@ -16,6 +16,7 @@ import pandas as pd
 
 from .config import Config
 from .data import Dataset
+from .lineage import pruned_config
 from .parts import Params, data_key
 from .rundir import FINISHED, atomic_write_bytes, fsync_dir, write_json
 from .store import ENTRY_ONLY, MEMBERS, METRICS, SweepStore
@@ -118,8 +119,7 @@ class Members:
         entry = self.store.entry(m.index)
         config = m.config
         if entry and entry.get("status") == "pruned" and isinstance(entry.get("steps_done"), int):
-            train = config.train.model_copy(update={"steps": entry["steps_done"]})
-            config = config.model_copy(update={"train": train})
+            config = pruned_config(config, entry["steps_done"])
         return StoredMember(self.store, m.index, m.label, config, entry)
 
     def initial_config(self, index: int) -> Config:
@@ -187,11 +187,9 @@ def export_member(
     init, final = m.params()  # everything is read before anything is written
     result: Any = SimpleNamespace(data=m.data(), init_params=init, final_params=final,
                                   metrics=m.metrics())  # fmt: skip
-    config, extra = m.config, {}
+    config, extra = m.config, {}  # a pruned member's: as far as the search let it (Members.get)
     events = lineage.search_events(sweep_dir)
-    if m.status == "pruned":  # the run that trains exactly as far as the search let it
-        config = lineage.pruned_config(m.config, int((m.entry or {})["steps_done"]))
-    elif lineage.is_pbt(events):
+    if m.status != "pruned" and lineage.is_pbt(events):
         assert events is not None
         members = open_sweep(sweep_dir)
         replayed, rows = lineage.replay(members.initial_config, events, m.index)

@@ -327,7 +327,7 @@ class _SearchRun:
         for i, net in sorted(held.items()):
             status, value, _ = outcome.get(i, (net.status, math.nan, net))
             row = {"member": i, "value": value, "diverged": not net.running}
-            row.update({k: _get(net.config, k) for k in dists})
+            row.update({k: S.config_value(net.config, k) for k in dists})
             rows.append(row)
         table = pd.DataFrame(rows)
         ev = S.decide(self.plan, step, table)  # type: ignore[arg-type]
@@ -341,7 +341,7 @@ class _SearchRun:
             elif action == "perturbed":
                 moves.setdefault(int(member), {})[str(key)] = float(value)
         for m, donor in donors.items():
-            keys = {k: _get(donor.config, k) for k in dists}
+            keys = {k: S.config_value(donor.config, k) for k in dists}
             held[m].copy_from(donor, with_keys(held[m].config, {**keys, **moves.get(m, {})}))
         return ev
 
@@ -393,13 +393,6 @@ def search_columns(
             if key in df:
                 df[key] = [last.get(int(i), v) for i, v in zip(df["index"], df[key])]
     return df
-
-
-def _get(cfg: Config, dotted: str) -> Any:
-    obj: Any = cfg
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def run(sweep: Sweep, runs_dir: str | Path, **kwargs: Any) -> SweepOutcome:

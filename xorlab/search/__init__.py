@@ -72,6 +72,7 @@ from .spec import (
     Distribution,
     SearchSpec,
     check_search,
+    config_value,
     mutable_distributions,
 )
 
@@ -94,6 +95,7 @@ __all__ = [
     "calibration_members",
     "calibration_table",
     "check_search",
+    "config_value",
     "curves_from_metrics",
     "decide",
     "describe",

@@ -87,7 +87,8 @@ SHAPE_KEYS = (
 )
 
 
-def _get(obj: Any, dotted: str) -> Any:
+def config_value(obj: Any, dotted: str) -> Any:
+    """A dotted key's value in a config (a model or a mapping); a section comes back as a dict."""
     for part in dotted.split("."):
         obj = obj.get(part) if isinstance(obj, dict) else getattr(obj, part, None)
     return obj.model_dump() if isinstance(obj, BaseModel) else obj
@@ -114,7 +115,7 @@ def check_search(
         fail("mode", f"min would keep the members with the lowest {search.metric}; give mode: max")
     if search.metric in LOSSES and search.mode == "max":
         fail("mode", f"max would keep the members with the highest {search.metric}; give mode: min")
-    steps = [int(_get(c, "train.steps")) for c in configs]
+    steps = [int(config_value(c, "train.steps")) for c in configs]
     if len(set(steps)) > 1:
         j = next(i for i, s in enumerate(steps) if s != steps[0])
         fail(
@@ -125,7 +126,7 @@ def check_search(
     T, n = steps[0], len(configs)
     if search.metric == "test_acc":
         for i, c in enumerate(configs):
-            if not _get(c, "data.test_fraction"):
+            if not config_value(c, "data.test_fraction"):
                 fail("metric", f"test_acc needs a test set; member {i} has data.test_fraction 0")
     if kind == "pbt":
         if n < 2:
@@ -137,9 +138,9 @@ def check_search(
                 f"interval below train.steps ({T})",
             )
         for key in SHAPE_KEYS:
-            first = _get(configs[0], key)
+            first = config_value(configs[0], key)
             for i, c in enumerate(configs[1:], start=1):
-                other = _get(c, key)
+                other = config_value(c, key)
                 if other != first:
                     fail(
                         None,
